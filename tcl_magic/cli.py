@@ -1,0 +1,91 @@
+"""`torchtcl run SCRIPT.tcl [-n N]`: the same engine as the notebook, from a shell.
+
+One rank runs in this process with output streamed as it is written; more ranks start a
+local cluster and print each rank's output labelled by rank. The exit status is 0 only
+if every rank finished without error.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+from typing import Sequence
+
+from launcher import LaunchConfig, LaunchError, RankCluster
+
+from . import display
+from .remote import run_tcl
+from .results import CellResult
+from .session import TclSession
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="torchtcl", description=__doc__.split("\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    run = commands.add_parser("run", help="run a Tcl script on one or more ranks")
+    run.add_argument("script", help="the Tcl script to run")
+    run.add_argument("-n", "--ranks", type=int, default=1,
+                     help="number of ranks (default 1: in this process, no engines)")
+    run.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto",
+                     help="process group backend (auto: nccl with GPUs, else gloo)")
+    run.add_argument("--engines", default="local",
+                     help="ipyparallel engine launcher: local, mpi, slurm, ssh, ... (default local)")
+    run.add_argument("--timeout", type=float, default=60.0,
+                     help="collective timeout in seconds (default 60)")
+    run.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the script as $argv")
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    options = build_parser().parse_args(argv)
+    path = Path(options.script)
+    try:
+        source = path.read_text(encoding="utf-8")
+    except OSError as err:
+        print(f"torchtcl: cannot read script {str(path)!r}: {err.strerror}", file=sys.stderr)
+        return 2
+    if options.ranks < 1:
+        print(f"torchtcl: -n must be at least 1, got {options.ranks}", file=sys.stderr)
+        return 2
+    script_args = [a for a in options.args if a != "--"]
+    if options.ranks == 1 and options.engines == "local":
+        return _run_here(source, str(path), script_args)
+    config_args = dict(ranks=options.ranks, engines=options.engines, backend=options.backend,
+                       timeout_s=options.timeout)
+    try:
+        with RankCluster(LaunchConfig(**config_args)).start() as cluster:
+            results = cluster.run(run_tcl, source, str(path), script_args)
+    except LaunchError as err:
+        print(f"torchtcl: {err}", file=sys.stderr)
+        return 2
+    return _report(results)
+
+
+def _run_here(source: str, script: str, args: list[str]) -> int:
+    def echo(stream: str, text: str) -> None:
+        target = sys.stderr if stream == "stderr" else sys.stdout
+        target.write(text)
+        target.flush()
+    session = TclSession(on_output=echo)
+    session.set_script_args(script, args)
+    result = session.eval(source, script_name=script)
+    if result.error is not None:
+        print(f"error: {result.error.info}", file=sys.stderr)
+        return 1
+    return result.exit_code or 0
+
+
+def _report(results: list[CellResult]) -> int:
+    for stream, line in display.output_lines(results):
+        print(line, file=sys.stderr if stream == "stderr" else sys.stdout)
+    for line in display.error_lines(results):
+        print(line, file=sys.stderr)
+    failed = display.failed_ranks(results)
+    if failed:
+        print(f"torchtcl: failed on {display.rank_label(failed)}", file=sys.stderr)
+        return max([r.exit_code or 1 for r in results if not r.ok])
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

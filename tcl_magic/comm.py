@@ -1,0 +1,326 @@
+"""The one place that talks to torch.distributed.
+
+Every collective starts with one small agreement round in which each member of the group
+contributes its status and its tensor's dtype and shape. That round is what lets
+non-source ranks learn the source's shape (metadata first, then data), and what turns a
+mistake on one rank (a bad handle, mismatched shapes) into the same clear error on every
+rank instead of a hang until the timeout. With no process group, or a world of one, the
+collectives behave as they really would in a world of one process.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Sequence
+
+import torch
+import torch.distributed as dist
+
+from .errors import TclCommandError
+
+MAX_DIMS = 10
+_DTYPE_CODES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32,
+                torch.int64, torch.int8, torch.uint8, torch.bool)
+_OPS = ("barrier", "scatter", "gather", "broadcast", "all_reduce")
+_REDUCE_CODES = {"sum": 0, "mean": 1, "max": 2, "min": 3, "product": 4}
+_SLOT = 5 + MAX_DIMS  # status, op code, op argument, dtype code, ndim, dims...
+
+
+@dataclass(frozen=True)
+class Group:
+    """A named process group: `pg` None means the default (world) group."""
+
+    name: str
+    ranks: tuple[int, ...]
+    pg: object | None = None
+
+    def describe(self) -> str:
+        label = f'group "{self.name}"' if self.name else "the world"
+        return f"{label} (ranks {format_ranks(self.ranks)})"
+
+
+@dataclass(frozen=True)
+class PeerMeta:
+    """What one rank told the others in an agreement round."""
+
+    failed: bool
+    dtype: torch.dtype
+    shape: tuple[int, ...]
+
+
+def format_ranks(ranks: Sequence[int]) -> str:
+    """`0-3`, `0,2`: rank lists as people read them."""
+    ranks = sorted(ranks)
+    if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)):
+        return f"{ranks[0]}-{ranks[-1]}"
+    return ",".join(map(str, ranks))
+
+
+def chunk_sizes(rows: int, parts: int) -> list[int]:
+    """The sizes torch.tensor_split gives: the first `rows % parts` chunks get one more row."""
+    base, extra = divmod(rows, parts)
+    return [base + (1 if i < extra else 0) for i in range(parts)]
+
+
+class Comm:
+    """World and named groups of this process; collectives with real data movement."""
+
+    def __init__(self) -> None:
+        self._groups: dict[str, Group] = {}
+
+    # --- the world ----------------------------------------------------------------------
+
+    @property
+    def initialized(self) -> bool:
+        return dist.is_available() and dist.is_initialized()
+
+    @property
+    def rank(self) -> int:
+        return dist.get_rank() if self.initialized else 0
+
+    @property
+    def world_size(self) -> int:
+        return dist.get_world_size() if self.initialized else 1
+
+    @property
+    def is_multi_rank(self) -> bool:
+        return self.world_size > 1
+
+    @property
+    def backend(self) -> str | None:
+        return str(dist.get_backend()) if self.initialized else None
+
+    @property
+    def device(self) -> torch.device:
+        if self.backend == "nccl":
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("cpu")
+
+    def init(self, rank: int, world_size: int, master_addr: str, master_port: int,
+             backend: str, timeout_s: float) -> None:
+        """Join (or, for a world of one, create) a real process group by TCP rendezvous."""
+        dist.init_process_group(backend, init_method=f"tcp://{master_addr}:{master_port}",
+                                rank=rank, world_size=world_size,
+                                timeout=timedelta(seconds=timeout_s))
+        if backend == "nccl":
+            torch.cuda.set_device(rank % torch.cuda.device_count())
+
+    # --- groups ---------------------------------------------------------------------------
+
+    def group(self, name: str) -> Group:
+        """The group a collective names; "" is the world."""
+        if name == "" or not self.is_multi_rank:
+            return Group(name, tuple(range(self.world_size)))
+        try:
+            return self._groups[name]
+        except KeyError:
+            existing = " ".join(f'"{g}"' for g in ['', *self._groups])
+            raise TclCommandError(f'Unknown process group "{name}". Existing groups: {existing} '
+                                  '(create one with torch::distributed_new_group)', "GROUP") from None
+
+    def group_names(self) -> list[str]:
+        return list(self._groups)
+
+    def new_group(self, name: str, ranks: Sequence[int]) -> Group:
+        """Collective over the whole world, like torch's new_group: every rank must call it."""
+        if name in self._groups:
+            raise TclCommandError(f'Process group "{name}" already exists: choose another name '
+                                  'or destroy it first with torch::distributed_destroy_group', "GROUP")
+        outside = [r for r in ranks if r >= self.world_size]
+        if outside:
+            raise TclCommandError(f"Rank {outside[0]} is outside the world (ranks "
+                                  f"{format_ranks(range(self.world_size))})", "GROUP")
+        pg = dist.new_group(sorted(ranks)) if self.is_multi_rank else None
+        group = Group(name, tuple(sorted(ranks)), pg)
+        self._groups[name] = group
+        return group
+
+    def destroy_group(self, name: str) -> None:
+        group = self.group(name)
+        if not name:
+            raise TclCommandError("The world group cannot be destroyed", "GROUP")
+        if group.pg is not None and self.rank in group.ranks:
+            dist.destroy_process_group(group.pg)
+        del self._groups[name]
+
+    def check_member_rank(self, label: str, rank: int, group: Group) -> None:
+        """Rank parameters are global ranks of the group (any rank >= 0 in a world of one)."""
+        if rank < 0:
+            raise TclCommandError(f"invalid {label} parameter: {rank} (a rank is >= 0)", "RANK")
+        if self.is_multi_rank and rank not in group.ranks:
+            raise TclCommandError(f"invalid {label} parameter: rank {rank} is not in "
+                                  f"{group.describe()}", "RANK")
+
+    # --- agreement ------------------------------------------------------------------------
+
+    def agree(self, group: Group, tensor: torch.Tensor | None, op: str, arg: int = 0,
+              failure: str | None = None) -> list[PeerMeta]:
+        """Tell every member this rank's status, call and tensor metadata; learn theirs.
+
+        Raises on every rank if any rank failed, or if the ranks are not making the same
+        call (another collective, or another src/dst/root), naming the ranks concerned.
+        """
+        members = len(group.ranks)
+        table = torch.zeros(members * _SLOT, dtype=torch.int64, device=self.device)
+        me = group.ranks.index(self.rank) * _SLOT
+        if failure is None and tensor is not None and (tensor.dim() > MAX_DIMS or tensor.dtype not in _DTYPE_CODES):
+            failure = (f"tensors of more than {MAX_DIMS} dimensions or of dtype {tensor.dtype} "
+                       "cannot be communicated")
+        if failure is not None or tensor is None:
+            table[me] = 1
+        else:
+            slot = [0, _OPS.index(op), arg, _DTYPE_CODES.index(tensor.dtype), tensor.dim(), *tensor.shape]
+            table[me:me + len(slot)] = torch.tensor(slot, dtype=torch.int64)
+        dist.all_reduce(table, group=group.pg)
+        rows = table.view(members, _SLOT).tolist()
+        if failure is not None:
+            raise TclCommandError(failure)
+        failed = [rank for rank, row in zip(group.ranks, rows) if row[0]]
+        if failed:
+            raise TclCommandError(f"not run: rank{'s' if len(failed) > 1 else ''} "
+                                  f"{format_ranks(failed)} of {group.describe()} reported an error "
+                                  "for this call (see that rank's output)", "PEER")
+        if len({(row[1], row[2]) for row in rows}) > 1:
+            calls = ", ".join(f"rank {r}: {_OPS[row[1]]} {row[2]}" for r, row in zip(group.ranks, rows))
+            raise TclCommandError(f"the ranks of {group.describe()} are not making the same call ({calls}): "
+                                  "every member must call the same collective with the same rank argument",
+                                  "MISMATCH")
+        return [PeerMeta(False, _DTYPE_CODES[row[3]], tuple(row[5:5 + row[4]])) for row in rows]
+
+    def join_failed(self, group_name: str, message: str) -> None:
+        """A rank whose arguments were bad still takes part in the agreement round, so the
+        others fail fast too instead of waiting for it until the timeout."""
+        try:
+            group = self.group(group_name)
+        except TclCommandError:
+            return
+        if self.is_multi_rank and self.rank in group.ranks:
+            try:
+                self.agree(group, None, "barrier", failure=message)
+            except TclCommandError:
+                pass
+
+    # --- collectives ----------------------------------------------------------------------
+
+    def empty_like_rows(self, tensor: torch.Tensor) -> torch.Tensor:
+        """What a rank outside a collective's group gets: no rows of anything."""
+        return tensor.new_empty((0, *tensor.shape[1:])).to(self.device)
+
+    def scatter(self, tensor: torch.Tensor, src: int, group_name: str) -> torch.Tensor:
+        group = self.group(group_name)
+        self.check_member_rank("src", src, group)
+        if not self.is_multi_rank:
+            return tensor.clone()
+        if self.rank not in group.ranks:
+            return self.empty_like_rows(tensor)
+        failure = None
+        if self.rank == src and tensor.dim() == 0:
+            failure = (f"a 0-dimensional tensor cannot be split across the {len(group.ranks)} "
+                       "ranks of the group: give it at least one dimension")
+        meta = self.agree(group, tensor, "scatter", src, failure)[group.ranks.index(src)]
+        sizes = chunk_sizes(meta.shape[0], len(group.ranks))
+        mine = group.ranks.index(self.rank)
+        out = torch.empty((sizes[mine], *meta.shape[1:]), dtype=meta.dtype, device=self.device)
+        chunks = None
+        if self.rank == src:
+            chunks = list(tensor.to(self.device).contiguous().tensor_split(len(group.ranks)))
+        if len(set(sizes)) == 1:
+            dist.scatter(out, chunks, src=src, group=group.pg)
+            return out
+        # dist.scatter needs equal sizes: uneven chunks travel point to point, exactly sized
+        if self.rank == src:
+            out.copy_(chunks[mine])
+            sends = [(chunks[i], r) for i, r in enumerate(group.ranks) if r != src and sizes[i]]
+            self._exchange([dist.P2POp(dist.isend, c, r, group.pg) for c, r in sends])
+        elif sizes[mine]:
+            self._exchange([dist.P2POp(dist.irecv, out, src, group.pg)])
+        return out
+
+    def gather(self, tensor: torch.Tensor, dst: int, group_name: str, concat: bool) -> torch.Tensor:
+        group = self.group(group_name)
+        self.check_member_rank("dst", dst, group)
+        if not self.is_multi_rank:
+            return tensor.clone() if concat else tensor.unsqueeze(0).clone()
+        if self.rank not in group.ranks:
+            return self.empty_like_rows(tensor)
+        tensor = tensor.to(self.device).contiguous()
+        metas = self.agree(group, tensor, "gather", dst, self._gather_mismatch(tensor, concat))
+        shapes = {m.shape for m in metas}
+        dtypes = {m.dtype for m in metas}
+        if len(dtypes) > 1 or (not concat and len(shapes) > 1) or (concat and len({s[1:] for s in shapes}) > 1):
+            raise TclCommandError(self._mismatch_message(metas, group, concat), "SHAPE")
+        if self.rank != dst:
+            if concat:
+                self._exchange([dist.P2POp(dist.isend, tensor, dst, group.pg)] if tensor.numel() else [])
+            else:
+                dist.gather(tensor, None, dst=dst, group=group.pg)
+            return self.empty_like_rows(tensor if concat else tensor.unsqueeze(0))
+        if not concat:
+            parts = [torch.empty_like(tensor) for _ in group.ranks]
+            dist.gather(tensor, parts, dst=dst, group=group.pg)
+            return torch.stack(parts)
+        parts = [tensor if r == dst else tensor.new_empty(m.shape) for r, m in zip(group.ranks, metas)]
+        self._exchange([dist.P2POp(dist.irecv, p, r, group.pg)
+                        for p, r in zip(parts, group.ranks) if r != dst and p.numel()])
+        return torch.cat(parts)
+
+    @staticmethod
+    def _gather_mismatch(tensor: torch.Tensor, concat: bool) -> str | None:
+        if concat and tensor.dim() == 0:
+            return "a 0-dimensional tensor cannot be concatenated: give it at least one dimension"
+        return None
+
+    @staticmethod
+    def _mismatch_message(metas: list[PeerMeta], group: Group, concat: bool) -> str:
+        seen = ", ".join(f"rank {r}: {list(m.shape)} {str(m.dtype).removeprefix('torch.')}"
+                         for r, m in zip(group.ranks, metas))
+        if concat:
+            return f"cannot concatenate tensors whose dtypes or trailing dimensions differ ({seen})"
+        return (f"cannot stack tensors of different shapes or dtypes ({seen}); "
+                "use -mode cat to concatenate chunks of uneven length along dimension 0")
+
+    def all_reduce(self, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
+        group = self.group(group_name)
+        result = tensor.to(self.device).clone()
+        if not self.is_multi_rank:
+            return result
+        if self.rank not in group.ranks:
+            return self.empty_like_rows(tensor)
+        metas = self.agree(group, result, "all_reduce", _REDUCE_CODES[op])
+        if len({(m.shape, m.dtype) for m in metas}) > 1:
+            raise TclCommandError(self._mismatch_message(metas, group, False)
+                                  .replace("stack", "reduce").split("; use")[0], "SHAPE")
+        reduce_op = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM,
+                     "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN,
+                     "product": dist.ReduceOp.PRODUCT}[op]
+        dist.all_reduce(result, op=reduce_op, group=group.pg)
+        if op == "mean":  # gloo has no AVG: the sum divided by the group size
+            result = result / len(group.ranks)
+        return result
+
+    def broadcast(self, tensor: torch.Tensor, root: int, group_name: str) -> torch.Tensor:
+        group = self.group(group_name)
+        self.check_member_rank("root", root, group)
+        if not self.is_multi_rank:
+            return tensor.clone()
+        if self.rank not in group.ranks:
+            return self.empty_like_rows(tensor)
+        meta = self.agree(group, tensor, "broadcast", root)[group.ranks.index(root)]
+        if self.rank == root:
+            out = tensor.to(self.device).contiguous().clone()
+        else:
+            out = torch.empty(meta.shape, dtype=meta.dtype, device=self.device)
+        dist.broadcast(out, src=root, group=group.pg)
+        return out
+
+    def barrier(self, group_name: str) -> int:
+        group = self.group(group_name)
+        if self.is_multi_rank and self.rank in group.ranks:
+            self.agree(group, torch.zeros(0), "barrier")
+        return len(group.ranks)
+
+    @staticmethod
+    def _exchange(ops: list) -> None:
+        if ops:
+            for work in dist.batch_isend_irecv(ops):
+                work.wait()

@@ -1,0 +1,163 @@
+"""TclSession: one real Tcl 8.6 interpreter with the torch:: commands in it.
+
+A session is a REPL: variables, procs and tensor handles persist between evaluations.
+Output written with `puts` is captured in order through a channel transform (it never
+reaches file descriptor 1), and `exit` ends the evaluation, never the hosting process.
+"""
+from __future__ import annotations
+
+import codecs
+from typing import Any, Callable
+
+import torch
+
+from . import commands, convert
+from .comm import Comm
+from .handles import HandleRegistry
+from .results import CellResult, TclErrorInfo, TensorSummary
+from .spec import CommandSpec
+
+OutputHook = Callable[[str, str], None]
+
+_SETUP = r"""
+namespace eval ::torch { namespace eval _impl {} }
+foreach ::torch::_chan {stdout stderr} {
+    chan configure $::torch::_chan -buffering none -encoding utf-8
+    chan push $::torch::_chan [list ::torch::_impl::_capture $::torch::_chan]
+}
+unset ::torch::_chan
+catch {rename ::exit {}}
+proc ::exit {{code 0}} {
+    if {![string is integer -strict $code]} {
+        return -code error "expected integer but got \"$code\""
+    }
+    return -code error -errorcode [list TORCHTCL EXIT $code] "exit $code"
+}
+"""
+
+
+def _new_interpreter() -> Any:
+    try:
+        import tkinter
+    except ImportError as err:  # pragma: no cover - depends on the system Python
+        raise RuntimeError(
+            "tcl-magic needs Python's tkinter (Tcl 8.6): install your system's package for it "
+            "(Debian/Ubuntu: python3-tk, Fedora: python3-tkinter, conda: tk)") from err
+    return tkinter.Tcl()
+
+
+class TclSession:
+    """A persistent Tcl interpreter whose torch:: commands act on this process's rank."""
+
+    def __init__(self, comm: Comm | None = None, on_output: OutputHook | None = None) -> None:
+        self.tcl = _new_interpreter()
+        self.handles = HandleRegistry()
+        self.comm = comm or Comm()
+        self.on_output = on_output
+        self._output: list[tuple[str, list[str]]] = []  # runs of one stream, joined at the end
+        self._decoders: dict[str, codecs.IncrementalDecoder] = {}
+        self.tcl.createcommand("::torch::_impl::_capture", self._capture)
+        self.tcl.eval(_SETUP)
+        for spec in commands.ALL:
+            self._install(spec)
+
+    def _install(self, spec: CommandSpec) -> None:
+        self.tcl.createcommand(f"::torch::_impl::{spec.name}", lambda *args: spec.invoke(self, *args))
+        self.tcl.eval(spec.wrapper_procs())
+
+    # --- what commands need from their context -------------------------------------------
+
+    def split_list(self, text: str) -> tuple[str, ...]:
+        return self.tcl.splitlist(text)
+
+    def to_tcl(self, value: Any) -> Any:
+        """A command's Python result as Tcl sees it: tensors become new handles."""
+        if isinstance(value, torch.Tensor):
+            return self.handles.add(value)
+        if isinstance(value, bool):
+            return int(value)
+        if isinstance(value, torch.Size):
+            return tuple(value)
+        return "" if value is None else value
+
+    def on_parse_failure(self, spec: CommandSpec, args: tuple[str, ...], message: str) -> None:
+        """A collective with bad arguments on this rank still meets the other ranks."""
+        if spec.group_param is None or not self.comm.is_multi_rank:
+            return
+        try:
+            raw = spec.raw_arguments(args, self)
+        except Exception:  # the syntax itself was wrong: assume the world group
+            raw = {}
+        group_text = raw.get(spec.group_param, ("", ""))[1]
+        self.comm.join_failed(group_text, message)
+
+    # --- output capture ------------------------------------------------------------------
+
+    def _capture(self, stream: str, op: str, *rest: str) -> str:
+        """Channel transform handler for stdout/stderr (see `chan push`)."""
+        if op == "initialize":
+            return "initialize finalize write flush"
+        if op == "write":
+            decoder = self._decoders.setdefault(stream, codecs.getincrementaldecoder("utf-8")("replace"))
+            text = decoder.decode(rest[1].encode("latin-1"))
+            if text:
+                self._emit(stream, text)
+        return ""
+
+    def _emit(self, stream: str, text: str) -> None:
+        if self._output and self._output[-1][0] == stream:
+            self._output[-1][1].append(text)
+        else:
+            self._output.append((stream, [text]))
+        if self.on_output is not None:
+            self.on_output(stream, text)
+
+    # --- evaluation ------------------------------------------------------------------------
+
+    def eval(self, source: str, script_name: str | None = None) -> CellResult:
+        """Evaluate Tcl source at global level; never raises for a Tcl error."""
+        self._output = []
+        if script_name is not None:
+            self.tcl.call("info", "script", script_name)
+        code = int(self.tcl.call("catch", source, "::torch::_impl::result", "::torch::_impl::options"))
+        output = [(stream, "".join(parts)) for stream, parts in self._output]
+        result = CellResult(rank=self.comm.rank, output=output)
+        value = self.tcl.eval("set ::torch::_impl::result")
+        if code in (0, 2):
+            result.result = value
+        elif code == 1:
+            error_code = self.tcl.eval("dict get $::torch::_impl::options -errorcode")
+            exit_words = self.tcl.splitlist(error_code)
+            if len(exit_words) == 3 and exit_words[:2] == ("TORCHTCL", "EXIT"):
+                result.exit_code = int(exit_words[2])
+            else:
+                info = self.tcl.eval("dict get $::torch::_impl::options -errorinfo")
+                result.error = TclErrorInfo(value, info, error_code)
+        else:
+            word = "break" if code == 3 else "continue" if code == 4 else f"code {code}"
+            message = f'invoked "{word}" outside of a loop'
+            result.error = TclErrorInfo(message, message, "NONE")
+        result.tensors = self.tensor_summaries()
+        return result
+
+    def tensor_summaries(self) -> list[TensorSummary]:
+        """Global Tcl variables whose value is a live tensor handle, for per-rank tables."""
+        summaries = []
+        for name in sorted(self.tcl.splitlist(self.tcl.eval("info vars ::*"))):
+            if self.tcl.call("array", "exists", name):
+                continue
+            variable, handle = name.removeprefix("::"), str(self.tcl.getvar(name))
+            if self.handles.has(handle):
+                t = self.handles.get(handle)
+                summaries.append(TensorSummary(variable, handle, tuple(t.shape), convert.dtype_to_tcl(t.dtype),
+                                               str(t.device), t.numel() * t.element_size()))
+        return summaries
+
+    def set_variable(self, name: str, value: Any) -> None:
+        self.tcl.setvar(name, self.to_tcl(value))
+
+    def set_script_args(self, script: str, argv: list[str]) -> None:
+        """`argv0`, `argv` and `argc`, as tclsh sets them for a script."""
+        self.tcl.setvar("::argv0", script)
+        self.tcl.setvar("::argv", tuple(argv))
+        self.tcl.setvar("::argc", len(argv))

@@ -1,0 +1,269 @@
+"""The declarative command layer: one declaration per torch:: command.
+
+From a `@command(...)` declaration come both names (snake_case and camelCase), both
+syntaxes (positional and `-flag value`), both flag spellings, the usage text and every
+error message of the command contract, so that adding a command is one declaration and
+one function, and no command can word an error differently from the others.
+"""
+from __future__ import annotations
+
+import difflib
+import re
+import traceback
+from dataclasses import dataclass, field
+from typing import Any, Callable, Mapping, Sequence
+
+import torch
+
+from . import convert
+from .errors import TclCommandError
+from .handles import HandleError
+
+REQUIRED = object()
+
+
+def camel_case(name: str) -> str:
+    head, *rest = name.split("_")
+    return head + "".join(part.capitalize() for part in rest)
+
+
+def snake_case(name: str) -> str:
+    return re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name).lower()
+
+
+# --- parameter types -------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class ParamType:
+    """How one parameter's Tcl text becomes a Python value (ctx gives handles and lists)."""
+
+    name: str
+    parse: Callable[[str, Any], Any]
+
+
+def _tensor(text: str, ctx: Any) -> torch.Tensor:
+    return ctx.handles.get(text)
+
+
+def _tensor_or_number(text: str, ctx: Any) -> torch.Tensor | int | float:
+    if ctx.handles.has(text):
+        return ctx.handles.get(text)
+    try:
+        return convert.number_from_tcl(text)
+    except convert.ConversionError:
+        raise HandleError(f"Invalid tensor handle: {text} (expected a tensor handle or a number)") from None
+
+
+def _tensor_list(text: str, ctx: Any) -> list[torch.Tensor]:
+    handles = ctx.split_list(text)
+    if not handles:
+        raise convert.ConversionError("Must be a non-empty list of tensor handles.")
+    return [ctx.handles.get(h) for h in handles]
+
+
+def choice(*values: str) -> ParamType:
+    def parse(text: str, ctx: Any) -> str:
+        lowered = text.lower()
+        if lowered not in values:
+            raise convert.ConversionError(f"Must be one of: {' '.join(values)}.")
+        return lowered
+    return ParamType("|".join(values), parse)
+
+
+INT = ParamType("integer", lambda text, ctx: convert.int_from_tcl(text))
+NUMBER = ParamType("number", lambda text, ctx: convert.number_from_tcl(text))
+STRING = ParamType("string", lambda text, ctx: text)
+BOOL = ParamType("boolean", lambda text, ctx: convert.bool_from_tcl(text))
+DTYPE = ParamType("dtype", lambda text, ctx: convert.dtype_from_tcl(text))
+DEVICE = ParamType("device", lambda text, ctx: convert.device_from_tcl(text))
+SHAPE = ParamType("shape", lambda text, ctx: convert.shape_from_tcl(text, ctx.split_list))
+SHAPE_INFERRED = ParamType(
+    "shape", lambda text, ctx: convert.shape_from_tcl(text, ctx.split_list, allow_inferred=True))
+DATA = ParamType("list", lambda text, ctx: convert.data_from_tcl(text, ctx.split_list))
+TENSOR = ParamType("tensor", _tensor)
+TENSOR_OR_NUMBER = ParamType("tensor|number", _tensor_or_number)
+TENSOR_LIST = ParamType("tensors", _tensor_list)
+
+
+@dataclass(frozen=True)
+class Param:
+    name: str
+    kind: ParamType
+    default: Any = REQUIRED
+    aliases: tuple[str, ...] = ()
+    help: str = ""
+
+    @property
+    def required(self) -> bool:
+        return self.default is REQUIRED
+
+    @property
+    def flag(self) -> str:
+        return "-" + camel_case(self.name)
+
+
+# --- the command declaration -----------------------------------------------------------
+
+@dataclass
+class CommandSpec:
+    name: str
+    params: tuple[Param, ...]
+    func: Callable[..., Any]
+    doc: str = ""
+    usage_text: str | None = None
+    positional: Callable[[Sequence[str], Any], Mapping[str, str]] | None = None
+    group_param: str | None = None  # a collective: which parameter names its group
+    _flags: dict[str, Param] = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self._flags = {}
+        for param in self.params:
+            for spelling in (param.name, *param.aliases):
+                self._flags[spelling] = param
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        camel = camel_case(self.name)
+        return (self.name,) if camel == self.name else (self.name, camel)
+
+    @property
+    def usage(self) -> str:
+        if self.usage_text is not None:
+            return self.usage_text
+        return " ".join(p.name if p.required else f"?{p.name}?" for p in self.params)
+
+    @property
+    def required(self) -> list[Param]:
+        return [p for p in self.params if p.required]
+
+    # parsing -------------------------------------------------------------------------
+
+    def parse(self, args: Sequence[str], ctx: Any) -> dict[str, Any]:
+        """Tcl words -> keyword arguments for the function, or a TclCommandError."""
+        raw = self.raw_arguments(args, ctx)
+        values = {p.name: p.default for p in self.params if not p.required}
+        for name, (label, text) in raw.items():
+            values[name] = self._convert(self._flags[name], label, text, ctx)
+        return values
+
+    def raw_arguments(self, args: Sequence[str], ctx: Any) -> dict[str, tuple[str, str]]:
+        """The syntax stage: which text goes to which parameter, with the label to quote."""
+        if args and _is_flag(args[0]):
+            return self._named(args)
+        if self.positional is not None:
+            mapped = self.positional(args, ctx)
+            if mapped is None:
+                raise self._arity_error()
+            return {name: (name, text) for name, text in mapped.items()}
+        if len(args) < len(self.required) or len(args) > len(self.params):
+            raise self._arity_error()
+        return {p.name: (p.name, text) for p, text in zip(self.params, args)}
+
+    def _named(self, args: Sequence[str]) -> dict[str, tuple[str, str]]:
+        raw: dict[str, tuple[str, str]] = {}
+        for i in range(0, len(args), 2):
+            flag = args[i]
+            param = self._flags.get(snake_case(flag[1:])) if flag.startswith("-") else None
+            if param is None:
+                raise TclCommandError(self._unknown_flag_message(flag))
+            if i + 1 >= len(args):
+                raise TclCommandError(f"Missing value for parameter {flag}")
+            raw[param.name] = (flag, args[i + 1])
+        missing = [p.flag for p in self.required if p.name not in raw]
+        if missing:
+            noun = "parameters" if len(self.required) > 1 else "parameter"
+            raise TclCommandError(f"Required {noun} missing: {', '.join(missing)}")
+        return raw
+
+    def _convert(self, param: Param, label: str, text: str, ctx: Any) -> Any:
+        try:
+            return param.kind.parse(text, ctx)
+        except HandleError as err:
+            raise TclCommandError(str(err), "HANDLE") from None
+        except convert.ConversionError as err:
+            raise TclCommandError(f'Invalid {label} parameter. {err} Got: "{text}"', "VALUE") from None
+
+    def _arity_error(self) -> TclCommandError:
+        return TclCommandError("Wrong number of arguments for positional syntax. "
+                               f"Expected: torch::{self.name} {self.usage}".rstrip())
+
+    def _unknown_flag_message(self, flag: str) -> str:
+        known = [p.flag for p in self.params]
+        message = f"Unknown parameter: {flag}"
+        close = difflib.get_close_matches(flag, known + [f"-{p.name}" for p in self.params], n=1)
+        if close:
+            message += f". Did you mean {self._flags[snake_case(close[0][1:])].flag}?"
+        return message + f" Valid parameters: {' '.join(known)}"
+
+    # invocation ----------------------------------------------------------------------
+
+    def invoke(self, ctx: Any, *args: str) -> tuple:
+        """The bridge called from Tcl: never raises (Tcl would lose the message).
+
+        Returns (0, value) or (1, message, return-options) for the wrapper proc.
+        """
+        try:
+            kwargs = self.parse(args, ctx)
+        except TclCommandError as err:
+            ctx.on_parse_failure(self, args, str(err))
+            return _failure(err)
+        try:
+            return (0, ctx.to_tcl(self.func(ctx, **kwargs)))
+        except TclCommandError as err:
+            return _failure(err)
+        except HandleError as err:
+            return _failure(TclCommandError(str(err), "HANDLE"))
+        except (RuntimeError, ValueError, convert.ConversionError) as err:
+            # torch reports a user's impossible request (shape mismatch, ...) this way
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            return _failure(TclCommandError(f"torch::{self.name}: {first_line}", "TORCH"))
+        except Exception as err:  # a bug of ours: say so, with the Python trace for the report
+            message = f"torch::{self.name}: internal error: {type(err).__name__}: {err}"
+            trace = "".join(traceback.format_exception(err)).rstrip()
+            return (1, message, ("-code", "error", "-errorcode", ("TORCH", "INTERNAL", type(err).__name__),
+                                 "-errorinfo", f"{message}\n{trace}"))
+
+    def wrapper_procs(self) -> str:
+        """Tcl source of the procs that turn the bridge's status into a real Tcl error."""
+        impl = f"::torch::_impl::{self.name}"
+        if not self.params:
+            body = (f"set r [{impl}]\n    if {{[lindex $r 0]}} {{return {{*}}[lindex $r 2] [lindex $r 1]}}\n"
+                    "    lindex $r 1")
+            return "\n".join(f"proc ::torch::{n} {{}} {{\n    {body}\n}}" for n in self.names)
+        body = (f"set r [{impl} {{*}}$args]\n    if {{[lindex $r 0]}} {{return {{*}}[lindex $r 2] [lindex $r 1]}}\n"
+                "    lindex $r 1")
+        return "\n".join(f"proc ::torch::{n} args {{\n    {body}\n}}" for n in self.names)
+
+
+def _failure(err: TclCommandError) -> tuple:
+    return (1, str(err), ("-code", "error", "-errorcode", err.errorcode))
+
+
+def _is_flag(word: str) -> bool:
+    """Named syntax starts with a word like `-src`; `-1` or `-2.5` is a positional number."""
+    if not word.startswith("-"):
+        return False
+    try:
+        float(word)
+        return False
+    except ValueError:
+        return True
+
+
+def command(name: str, *params: Param, usage: str | None = None,
+            positional: Callable[[Sequence[str], Any], Mapping[str, str]] | None = None,
+            group_param: str | None = None) -> Callable:
+    """Declare a torch:: command; the decorated function receives (ctx, **parameters)."""
+    def decorate(func: Callable) -> Callable:
+        func.spec = CommandSpec(name, tuple(params), func, doc=(func.__doc__ or "").strip(),
+                                usage_text=usage, positional=positional, group_param=group_param)
+        return func
+    return decorate
+
+
+def specs_in(*modules: Any) -> list[CommandSpec]:
+    """Every command declared in the given modules, in declaration order."""
+    found = []
+    for module in modules:
+        found += [obj.spec for obj in vars(module).values() if hasattr(obj, "spec")]
+    return found

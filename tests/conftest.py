@@ -1,0 +1,30 @@
+"""Shared fixtures: a fresh single-process session per test."""
+import pytest
+
+from tcl_magic import TclSession
+
+
+@pytest.fixture
+def session():
+    return TclSession()
+
+
+@pytest.fixture
+def tcl(session):
+    """Evaluate Tcl in the session and return its result; a Tcl error fails with its message."""
+    def run(source: str) -> str:
+        result = session.eval(source)
+        if result.error is not None:
+            raise AssertionError(f"Tcl error: {result.error.info}")
+        return result.result
+    return run
+
+
+@pytest.fixture
+def tcl_error(session):
+    """Evaluate Tcl that must fail; return the error message."""
+    def run(source: str) -> str:
+        result = session.eval(source)
+        assert result.error is not None, f"expected a Tcl error from {source!r}, got {result.result!r}"
+        return result.error.message
+    return run
