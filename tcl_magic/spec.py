@@ -114,8 +114,12 @@ class CommandSpec:
     positional: Callable[[Sequence[str], Any], Mapping[str, str]] | None = None
     group_param: str | None = None  # a collective: which parameter names its group
     _flags: dict[str, Param] = field(init=False, repr=False)
+    _defaults: dict[str, Any] = field(init=False, repr=False)
+    _least: int = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
+        self._defaults = {p.name: p.default for p in self.params if not p.required}
+        self._least = len(self.required)
         self._flags = {}
         for param in self.params:
             for spelling in (param.name, *param.aliases):
@@ -140,11 +144,23 @@ class CommandSpec:
 
     def parse(self, args: Sequence[str], ctx: Any) -> dict[str, Any]:
         """Tcl words -> keyword arguments for the function, or a TclCommandError."""
+        if self._plain_positional(args):  # the hot path of tight Tcl loops: no labels needed
+            values = self._defaults.copy()
+            try:
+                for param, text in zip(self.params, args):
+                    values[param.name] = param.kind.parse(text, ctx)
+                return values
+            except (HandleError, convert.ConversionError):
+                pass  # redo it below, for the message with its label
         raw = self.raw_arguments(args, ctx)
-        values = {p.name: p.default for p in self.params if not p.required}
+        values = self._defaults.copy()
         for name, (label, text) in raw.items():
             values[name] = self._convert(self._flags[name], label, text, ctx)
         return values
+
+    def _plain_positional(self, args: Sequence[str]) -> bool:
+        return (self.positional is None and self._least <= len(args) <= len(self.params)
+                and not (args and args[0][:1] == "-" and _is_flag(args[0])))
 
     def raw_arguments(self, args: Sequence[str], ctx: Any) -> dict[str, tuple[str, str]]:
         """The syntax stage: which text goes to which parameter, with the label to quote."""

@@ -28,3 +28,20 @@ def tcl_error(session):
         assert result.error is not None, f"expected a Tcl error from {source!r}, got {result.result!r}"
         return result.error.message
     return run
+
+
+@pytest.fixture(scope="session")
+def cluster_of():
+    """Real gloo clusters on loopback, one per world size, shared by the whole test run."""
+    from launcher import LaunchConfig, RankCluster
+
+    started = {}
+
+    def get(ranks: int):
+        if ranks not in started:
+            started[ranks] = RankCluster(LaunchConfig(ranks=ranks, backend="gloo", timeout_s=30)).start()
+        return started[ranks]
+
+    yield get
+    for cluster in started.values():
+        cluster.stop()
