@@ -1,0 +1,191 @@
+"""What to launch: a validated, immutable description of the ranks.
+
+Validation happens once, when the config is built, so a typo fails in
+milliseconds with a message naming the value, instead of after a cluster
+spent seconds starting.
+"""
+
+from __future__ import annotations
+
+import difflib
+import math
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from .errors import LaunchError
+from .terms import AUTO, BACKEND_CHOICES, GLOO, NCCL
+
+LOCAL_ENGINES = "local"
+ENGINE_LAUNCHER_GROUP = "ipyparallel.engine_launchers"
+DEFAULT_CPU_RANKS = 4
+
+RESERVED_ENGINE_ARGS = {
+    "n": "use LaunchConfig(ranks=...)",
+    "engines": "use LaunchConfig(engines=...)",
+    "engine_launcher_class": "use LaunchConfig(engines=...)",
+    "profile": "the launcher uses a private temporary profile, removed on stop",
+    "profile_dir": "the launcher uses a private temporary profile, removed on stop",
+    "shutdown_atexit": "the launcher stops its clusters at exit itself",
+    "log": "pass log_level=... or configure the 'launcher.ipyparallel' logger",
+}
+
+
+def engine_launcher_names() -> list[str]:
+    """Names ipyparallel's ``Cluster(engines=...)`` accepts (its entry points)."""
+    from importlib.metadata import entry_points
+
+    names = {ep.name.lower() for ep in entry_points(group=ENGINE_LAUNCHER_GROUP)}
+    return sorted(names)
+
+
+def visible_gpu_count() -> int:
+    """CUDA GPUs visible to this process; 0 when torch has no CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return 0
+    return torch.cuda.device_count()
+
+
+@dataclass(frozen=True)
+class LaunchConfig:
+    """How many ranks, started by which ipyparallel engine launcher, on which backend.
+
+    ranks: number of ranks; None = one per visible GPU for nccl, else
+        min(4, cpu count).
+    engines: ipyparallel engine launcher ("local", "mpi", "slurm", "ssh", ...).
+    backend: "auto" (nccl when CUDA GPUs are visible, else gloo), "gloo", "nccl".
+    timeout_s: collective timeout given to init_process_group.
+    start_timeout_s: how long to wait for the engines to come up.
+    engine_args: extra keyword arguments for ``ipyparallel.Cluster``.
+    """
+
+    ranks: int | None = None
+    engines: str = LOCAL_ENGINES
+    backend: str = AUTO
+    timeout_s: float = 60.0
+    start_timeout_s: float = 180.0
+    engine_args: dict = field(default_factory=dict)
+    _resolved_backend: str = field(init=False, repr=False, compare=False, default="")
+    _resolved_ranks: int = field(init=False, repr=False, compare=False, default=0)
+
+    def __post_init__(self):
+        engines = _check_engines(self.engines)
+        backend = _check_backend(self.backend, engines)
+        ranks = _check_ranks(self.ranks, backend, engines)
+        _check_positive("timeout_s", self.timeout_s)
+        _check_positive("start_timeout_s", self.start_timeout_s)
+        engine_args = _check_engine_args(self.engine_args)
+        object.__setattr__(self, "engines", engines)
+        object.__setattr__(self, "engine_args", engine_args)
+        object.__setattr__(self, "_resolved_backend", backend)
+        object.__setattr__(self, "_resolved_ranks", ranks)
+
+    @property
+    def resolved_backend(self) -> str:
+        """The backend the ranks use: "gloo" or "nccl" (never "auto")."""
+        return self._resolved_backend
+
+    @property
+    def resolved_ranks(self) -> int:
+        """The number of ranks to start (``ranks`` with the default applied)."""
+        return self._resolved_ranks
+
+
+def _check_engines(engines: Any) -> str:
+    if not isinstance(engines, str) or not engines.strip():
+        raise LaunchError(
+            f"engines={engines!r} is not a launcher name; give a string such as "
+            f"'local', 'mpi', 'slurm' or 'ssh'"
+        )
+    if "." in engines:
+        return engines  # a custom launcher class path, checked by ipyparallel
+    names = engine_launcher_names()
+    key = engines.strip().lower()
+    if key in names:
+        return key
+    close = difflib.get_close_matches(key, names, n=1)
+    hint = f" Did you mean {close[0]!r}?" if close else ""
+    raise LaunchError(
+        f"unknown engines={engines!r}; ipyparallel knows: {', '.join(names)} "
+        f"(or give a launcher class path like 'mypkg.MyEngineSetLauncher').{hint}"
+    )
+
+
+def _check_backend(backend: Any, engines: str) -> str:
+    if backend not in BACKEND_CHOICES:
+        close = difflib.get_close_matches(str(backend).lower(), BACKEND_CHOICES, n=1)
+        hint = f" Did you mean {close[0]!r}?" if close else ""
+        raise LaunchError(
+            f"unknown backend={backend!r}; use one of {', '.join(BACKEND_CHOICES)}.{hint}"
+        )
+    if backend == GLOO:
+        return GLOO
+    if backend == NCCL and engines != LOCAL_ENGINES:
+        # Ranks run elsewhere: this machine's GPUs say nothing about theirs;
+        # the per-host GPU check happens in placement, once engines report.
+        return NCCL
+    gpus = visible_gpu_count()
+    if backend == NCCL and gpus == 0:
+        raise LaunchError(
+            "backend='nccl' needs CUDA GPUs, but none are visible on this machine "
+            "(torch.cuda.is_available() is False); use backend='gloo' or 'auto'."
+        )
+    return NCCL if gpus else GLOO  # auto: decided by this machine's GPUs
+
+
+def _check_ranks(ranks: Any, backend: str, engines: str) -> int:
+    if ranks is None:
+        return _default_ranks(backend, engines)
+    if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
+        raise LaunchError(
+            f"ranks={ranks!r} is not a positive integer; give ranks >= 1 "
+            f"(or None for the default)."
+        )
+    if backend == NCCL and engines == LOCAL_ENGINES:
+        gpus = visible_gpu_count()
+        if ranks > gpus:
+            raise LaunchError(
+                f"ranks={ranks} but only {gpus} CUDA GPU(s) are visible; NCCL needs one GPU "
+                f"per rank: use ranks <= {gpus} or backend='gloo'."
+            )
+    return ranks
+
+
+def _default_ranks(backend: str, engines: str) -> int:
+    if backend != NCCL:
+        return min(DEFAULT_CPU_RANKS, os.cpu_count() or 1)
+    gpus = visible_gpu_count()
+    if gpus == 0:
+        raise LaunchError(
+            f"cannot pick a default rank count for backend='nccl' with engines={engines!r}: "
+            f"no CUDA GPUs are visible here; give ranks=... explicitly."
+        )
+    return gpus
+
+
+def _check_positive(name: str, value: Any) -> None:
+    is_number = isinstance(value, (int, float)) and not isinstance(value, bool)
+    if not is_number or not math.isfinite(value) or value <= 0:
+        raise LaunchError(
+            f"{name}={value!r} is not a positive number of seconds; give a value > 0."
+        )
+
+
+def _check_engine_args(engine_args: Any) -> dict:
+    if not isinstance(engine_args, dict):
+        raise LaunchError(
+            f"engine_args={engine_args!r} is not a dict; give keyword arguments for "
+            f"ipyparallel.Cluster as a dict, e.g. {{'controller_ip': '*'}}."
+        )
+    for key in engine_args:
+        if not isinstance(key, str):
+            raise LaunchError(
+                f"engine_args key {key!r} is not a string; use Cluster keyword names."
+            )
+        if key in RESERVED_ENGINE_ARGS:
+            raise LaunchError(
+                f"engine_args may not set {key!r}: {RESERVED_ENGINE_ARGS[key]}."
+            )
+    return dict(engine_args)

@@ -1,0 +1,135 @@
+"""Start and stop the controller and engines through ipyparallel's own API.
+
+This is the only module that knows ipyparallel's launcher objects: which
+calls start what, where the pids are, where the logs go. ``RankCluster``
+talks to it in terms of "start", "pids", "client", "stop".
+"""
+
+from __future__ import annotations
+
+import glob
+import logging
+import os
+import time
+
+import ipyparallel as ipp
+from ipyparallel.serialize.canning import interactive
+
+from .config import LaunchConfig
+from .errors import LaunchError
+
+IPP_LOGGER = "launcher.ipyparallel"
+QUIET_LOG_LEVEL = logging.ERROR
+"""ipyparallel 9 engines exit with status 1 even on a clean stop, and it then
+logs their whole output as a WARNING; below ERROR it is noise (the launcher
+reports real failures itself). Configure the ``launcher.ipyparallel`` logger,
+or pass engine_args={"log_level": ...}, to see more."""
+LOG_TAIL_LINES = 15
+
+
+def ipp_logger(level: int | None) -> logging.Logger:
+    """The logger ipyparallel's Cluster and launchers write to; quiet by default."""
+    logger = logging.getLogger(IPP_LOGGER)
+    if level is not None:
+        logger.setLevel(level)
+    elif logger.level == logging.NOTSET:
+        logger.setLevel(QUIET_LOG_LEVEL)
+    return logger
+
+
+def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
+    """An ipyparallel Cluster for ``config``, in a private profile dir, not started."""
+    kwargs = dict(config.engine_args)
+    logger = ipp_logger(kwargs.pop("log_level", None))
+    try:
+        return ipp.Cluster(
+            n=config.resolved_ranks,
+            engines=config.engines,
+            profile_dir=profile_dir,
+            shutdown_atexit=False,  # RankCluster and its reaper do the cleanup
+            log=logger,
+            **kwargs,
+        )
+    except Exception as exc:  # traitlets errors for bad engine_args / launcher class
+        raise LaunchError(
+            f"ipyparallel rejected the cluster settings (engines={config.engines!r}, "
+            f"engine_args={config.engine_args!r}): {exc}; fix those values."
+        ) from exc
+
+
+def launcher_pids(cluster: ipp.Cluster) -> list[int]:
+    """Pids of the local processes ipyparallel started (controller, engines, mpiexec).
+
+    Batch launchers (slurm, pbs, ...) have no local pid; they yield nothing here.
+    """
+    pids = []
+    launchers = [cluster.controller, *cluster.engines.values()]
+    for launcher in launchers:
+        if launcher is None:
+            continue
+        pids.append(getattr(launcher, "pid", None))
+        for child in getattr(launcher, "launchers", {}).values():
+            pids.append(getattr(child, "pid", None))
+    return [p for p in pids if isinstance(p, int) and p > 0]
+
+
+def connect_when_up(cluster: ipp.Cluster, n: int, deadline: float) -> ipp.Client:
+    """A client, once ``n`` engines registered; LaunchError at the deadline."""
+    client = cluster.connect_client_sync()
+    try:
+        remaining = max(0.0, deadline - time.monotonic())
+        client.wait_for_engines(n, timeout=remaining, interactive=False)
+    except TimeoutError:
+        up = len(client.ids)
+        client.close()
+        raise LaunchError(
+            f"only {up} of {n} engines came up within the start timeout; "
+            f"raise LaunchConfig(start_timeout_s=...) or check the engine logs."
+        ) from None
+    return client
+
+
+def make_importable(client: ipp.Client, engine_ids, path: str) -> None:
+    """Put ``path`` on the engines' sys.path, so they import our package as we do.
+
+    Sent as an "interactive" function: shipped by code, so it needs no import
+    on the engine (the import it enables is the point).
+    """
+
+    def _add_path(path):
+        import sys
+
+        if path not in sys.path:
+            sys.path.insert(0, path)
+
+    client[list(engine_ids)].apply_sync(interactive(_add_path), path)
+
+
+def stop_cluster(cluster: ipp.Cluster | None, client: ipp.Client | None) -> list[str]:
+    """Close the client and stop engines and controller; returns problems seen."""
+    problems = []
+    if client is not None:
+        try:
+            client.close()
+        except Exception as exc:
+            problems.append(f"closing the client: {exc!r}")
+    if cluster is not None:
+        try:
+            cluster.stop_cluster_sync()
+        except Exception as exc:
+            problems.append(f"stopping the cluster: {exc!r}")
+    return problems
+
+
+def log_tail(profile_dir: str, lines: int = LOG_TAIL_LINES) -> str:
+    """The last lines of the controller and engine logs, for error messages."""
+    chunks = []
+    for path in sorted(glob.glob(os.path.join(profile_dir, "log", "*.log"))):
+        try:
+            with open(path, errors="replace") as f:
+                tail = f.read().splitlines()[-lines:]
+        except OSError:
+            continue
+        if tail:
+            chunks.append(f"--- {os.path.basename(path)} ---\n" + "\n".join(tail))
+    return "\n".join(chunks)

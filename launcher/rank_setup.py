@@ -1,0 +1,94 @@
+"""Code that runs ON the engines: report facts, join the process group, run calls.
+
+Kept in its own importable module (not closures) so ipyparallel sends these
+functions by reference and the engines import the same code the caller has.
+Heavy imports (torch) happen inside the functions, on the engines only.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+import traceback
+from datetime import timedelta
+from typing import Any, Callable
+
+from . import terms
+from .errors import RankError
+from .placement import RankPlacement
+
+OK = "ok"
+FAILED = "failed"
+
+
+def describe_engine() -> dict:
+    """Facts the caller needs to place this engine: host, GPU count, pid."""
+    import torch
+
+    gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    return {"host": socket.gethostname(), "gpu_count": gpus, "pid": os.getpid()}
+
+
+def find_free_port(addr: str) -> int:
+    """A TCP port that is free on ``addr`` now (the OS picks it)."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((addr, 0))
+        return sock.getsockname()[1]
+
+
+def export_rank_env(placement: RankPlacement, port: int) -> None:
+    """Set the torchrun-style env vars, for code on the rank that reads them."""
+    os.environ[terms.RANK] = str(placement.rank)
+    os.environ[terms.WORLD_SIZE] = str(placement.world_size)
+    os.environ[terms.LOCAL_RANK] = str(placement.local_rank)
+    os.environ[terms.LOCAL_WORLD_SIZE] = str(placement.local_world_size)
+    os.environ[terms.MASTER_ADDR] = placement.master_addr
+    os.environ[terms.MASTER_PORT] = str(port)
+
+
+def init_rank(placement: RankPlacement, backend: str, port: int, timeout_s: float) -> int:
+    """Join the process group as ``placement.rank``; returns the rank.
+
+    CPU ranks share the host's cores (no oversubscription); GPU ranks bind
+    their device before anything else touches CUDA.
+    """
+    import torch
+    import torch.distributed as dist
+
+    export_rank_env(placement, port)
+    if placement.device == terms.CPU_DEVICE:
+        cores = os.cpu_count() or 1
+        torch.set_num_threads(max(1, cores // placement.local_world_size))
+    else:
+        torch.cuda.set_device(placement.local_rank)
+    dist.init_process_group(
+        backend,
+        init_method=f"tcp://{placement.master_addr}:{port}",
+        rank=placement.rank,
+        world_size=placement.world_size,
+        timeout=timedelta(seconds=timeout_s),
+    )
+    return dist.get_rank()
+
+
+def teardown_rank() -> bool:
+    """Leave the process group if joined; True when there was one to leave."""
+    import torch.distributed as dist
+
+    if dist.is_available() and dist.is_initialized():
+        dist.destroy_process_group()
+        return True
+    return False
+
+
+def call_captured(fn: Callable, args: tuple, kwargs: dict) -> tuple[str, Any]:
+    """Run ``fn`` and return (OK, result) or (FAILED, RankError).
+
+    Capturing here gives the caller the exception type, message and the
+    rank's own traceback as plain strings, whatever the exception class.
+    """
+    try:
+        return OK, fn(*args, **kwargs)
+    except Exception as exc:  # reported to the caller, rank stays usable
+        return FAILED, RankError(type(exc).__name__, str(exc), traceback.format_exc())

@@ -1,0 +1,36 @@
+"""Domain terms shared by the caller and the ranks, defined once.
+
+The environment variable names are the ones ``torch.distributed`` (and most
+code written for ``torchrun``) reads, so code run on the ranks can rely on
+them exactly as it would under ``torchrun``.
+"""
+
+RANK = "RANK"
+"""Global index of a rank, 0 .. WORLD_SIZE - 1."""
+
+WORLD_SIZE = "WORLD_SIZE"
+"""Number of ranks in the process group."""
+
+LOCAL_RANK = "LOCAL_RANK"
+"""Index of a rank among the ranks on the same host (picks the GPU)."""
+
+LOCAL_WORLD_SIZE = "LOCAL_WORLD_SIZE"
+"""Number of ranks on the same host."""
+
+MASTER_ADDR = "MASTER_ADDR"
+"""Address of the host of rank 0, where the rendezvous store listens."""
+
+MASTER_PORT = "MASTER_PORT"
+"""TCP port of the rendezvous store on MASTER_ADDR."""
+
+RANK_ENV_VARS = (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
+
+AUTO = "auto"
+GLOO = "gloo"
+NCCL = "nccl"
+BACKEND_CHOICES = (AUTO, GLOO, NCCL)
+"""Values accepted for ``LaunchConfig.backend``; AUTO resolves to GLOO or NCCL."""
+
+CPU_DEVICE = "cpu"
+LOOPBACK_ADDR = "127.0.0.1"
+"""MASTER_ADDR used when every rank is on one host: needs no name resolution."""
