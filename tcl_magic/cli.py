@@ -32,7 +32,7 @@ def build_parser() -> argparse.ArgumentParser:
                      help="ipyparallel engine launcher: local, mpi, slurm, ssh, ... (default local)")
     run.add_argument("--timeout", type=float, default=60.0,
                      help="collective timeout in seconds (default 60)")
-    run.add_argument("args", nargs=argparse.REMAINDER, help="arguments given to the script as $argv")
+    run.add_argument("args", nargs="*", help="arguments given to the script as $argv (after --)")
     return parser
 
 
@@ -47,7 +47,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if options.ranks < 1:
         print(f"torchtcl: -n must be at least 1, got {options.ranks}", file=sys.stderr)
         return 2
-    script_args = [a for a in options.args if a != "--"]
+    script_args = options.args
     if options.ranks == 1 and options.engines == "local":
         return _run_here(source, str(path), script_args)
     config_args = dict(ranks=options.ranks, engines=options.engines, backend=options.backend,

@@ -161,17 +161,18 @@ class Comm:
         call (another collective, or another src/dst/root), naming the ranks concerned.
         """
         members = len(group.ranks)
-        table = torch.zeros(members * _SLOT, dtype=torch.int64, device=self.device)
-        me = group.ranks.index(self.rank) * _SLOT
+        slot = torch.zeros(_SLOT, dtype=torch.int64)
         if failure is None and tensor is not None and (tensor.dim() > MAX_DIMS or tensor.dtype not in _DTYPE_CODES):
             failure = (f"tensors of more than {MAX_DIMS} dimensions or of dtype {tensor.dtype} "
                        "cannot be communicated")
         if failure is not None or tensor is None:
-            table[me] = 1
+            slot[0] = 1
         else:
-            slot = [0, _OPS.index(op), arg, _DTYPE_CODES.index(tensor.dtype), tensor.dim(), *tensor.shape]
-            table[me:me + len(slot)] = torch.tensor(slot, dtype=torch.int64)
-        dist.all_reduce(table, group=group.pg)
+            values = [0, _OPS.index(op), arg, _DTYPE_CODES.index(tensor.dtype), tensor.dim(), *tensor.shape]
+            slot[:len(values)] = torch.tensor(values, dtype=torch.int64)
+        # an all-to-all of this rank's slot is an all-gather in one step (gloo's all_reduce takes 2(n-1))
+        table = torch.empty(members * _SLOT, dtype=torch.int64, device=self.device)
+        dist.all_to_all_single(table, slot.repeat(members).to(self.device), group=group.pg)
         rows = table.view(members, _SLOT).tolist()
         if failure is not None:
             raise TclCommandError(failure)

@@ -5,6 +5,7 @@ names on every rank, which is what lets one cell's text refer to "tensor3" every
 """
 from __future__ import annotations
 
+import itertools
 from typing import Any, Iterator
 
 import torch
@@ -20,20 +21,23 @@ class HandleRegistry:
     def __init__(self) -> None:
         self._tensors: dict[str, torch.Tensor] = {}
         self._works: dict[str, Any] = {}
-        self._next_tensor = 1
-        self._next_work = 1
+        self._tensor_numbers = itertools.count(1)
+        self._work_numbers = itertools.count(1)
 
     def add(self, tensor: torch.Tensor) -> str:
-        name = f"tensor{self._next_tensor}"
-        self._next_tensor += 1
+        name = f"tensor{next(self._tensor_numbers)}"
         self._tensors[name] = tensor
         return name
 
     def get(self, name: str) -> torch.Tensor:
-        try:
-            return self._tensors[name]
-        except KeyError:
-            raise HandleError(f"Invalid tensor handle: {name}") from None
+        tensor = self._tensors.get(name)
+        if tensor is None:
+            raise HandleError(f"Invalid tensor handle: {name}")
+        return tensor
+
+    def find(self, name: str) -> torch.Tensor | None:
+        """The tensor, or None: for parameters that take a handle or something else."""
+        return self._tensors.get(name)
 
     def has(self, name: str) -> bool:
         return name in self._tensors
@@ -50,8 +54,7 @@ class HandleRegistry:
 
     def add_work(self, prefix: str, work: Any) -> str:
         """Register a pending transfer; the name carries its peer and tag for readability."""
-        name = f"{prefix}_{self._next_work}"
-        self._next_work += 1
+        name = f"{prefix}_{next(self._work_numbers)}"
         self._works[name] = work
         return name
 

@@ -7,7 +7,6 @@ reaches file descriptor 1), and `exit` ends the evaluation, never the hosting pr
 from __future__ import annotations
 
 import codecs
-import functools
 from typing import Any, Callable
 
 import torch
@@ -63,7 +62,7 @@ class TclSession:
             self._install(spec)
 
     def _install(self, spec: CommandSpec) -> None:
-        self.tcl.createcommand(f"::torch::_impl::{spec.name}", functools.partial(spec.invoke, self))
+        self.tcl.createcommand(f"::torch::_impl::{spec.name}", spec.bridge(self))
         self.tcl.eval(spec.wrapper_procs())
 
     # --- what commands need from their context -------------------------------------------
@@ -73,7 +72,7 @@ class TclSession:
 
     def to_tcl(self, value: Any) -> Any:
         """A command's Python result as Tcl sees it: tensors become new handles."""
-        if type(value) is torch.Tensor or isinstance(value, torch.Tensor):
+        if isinstance(value, torch.Tensor):
             return self.handles.add(value)
         if isinstance(value, bool):
             return int(value)

@@ -8,6 +8,8 @@ one function, and no command can word an error differently from the others.
 from __future__ import annotations
 
 import difflib
+import functools
+import inspect
 import re
 import traceback
 from dataclasses import dataclass, field
@@ -46,8 +48,9 @@ def _tensor(text: str, ctx: Any) -> torch.Tensor:
 
 
 def _tensor_or_number(text: str, ctx: Any) -> torch.Tensor | int | float:
-    if ctx.handles.has(text):
-        return ctx.handles.get(text)
+    tensor = ctx.handles.find(text)
+    if tensor is not None:
+        return tensor
     try:
         return convert.number_from_tcl(text)
     except convert.ConversionError:
@@ -142,25 +145,13 @@ class CommandSpec:
 
     # parsing -------------------------------------------------------------------------
 
-    def parse(self, args: Sequence[str], ctx: Any) -> dict[str, Any]:
-        """Tcl words -> keyword arguments for the function, or a TclCommandError."""
-        if self._plain_positional(args):  # the hot path of tight Tcl loops: no labels needed
-            values = self._defaults.copy()
-            try:
-                for param, text in zip(self.params, args):
-                    values[param.name] = param.kind.parse(text, ctx)
-                return values
-            except (HandleError, convert.ConversionError):
-                pass  # redo it below, for the message with its label
+    def parse(self, args: Sequence[str], ctx: Any) -> list[Any]:
+        """Tcl words -> the function's arguments in declaration order, or a TclCommandError."""
         raw = self.raw_arguments(args, ctx)
-        values = self._defaults.copy()
+        values = dict(self._defaults)
         for name, (label, text) in raw.items():
             values[name] = self._convert(self._flags[name], label, text, ctx)
-        return values
-
-    def _plain_positional(self, args: Sequence[str]) -> bool:
-        return (self.positional is None and self._least <= len(args) <= len(self.params)
-                and not (args and args[0][:1] == "-" and _is_flag(args[0])))
+        return [values[p.name] for p in self.params]
 
     def raw_arguments(self, args: Sequence[str], ctx: Any) -> dict[str, tuple[str, str]]:
         """The syntax stage: which text goes to which parameter, with the label to quote."""
@@ -214,30 +205,65 @@ class CommandSpec:
     # invocation ----------------------------------------------------------------------
 
     def invoke(self, ctx: Any, *args: str) -> tuple:
-        """The bridge called from Tcl: never raises (Tcl would lose the message).
+        """The general bridge called from Tcl: never raises (Tcl would lose the message).
 
         Returns (0, value) or (1, message, return-options) for the wrapper proc.
         """
         try:
-            kwargs = self.parse(args, ctx)
+            values = self.parse(args, ctx)
         except TclCommandError as err:
             ctx.on_parse_failure(self, args, str(err))
             return _failure(err)
         try:
-            return (0, ctx.to_tcl(self.func(ctx, **kwargs)))
-        except TclCommandError as err:
+            return (0, ctx.to_tcl(self.func(ctx, *values)))
+        except Exception as err:
+            return self.failure_of(err)
+
+    def bridge(self, ctx: Any) -> Callable[..., tuple]:
+        """`invoke` with a fast path for plain positional calls, which tight Tcl loops make.
+
+        Any conversion problem falls back to `invoke`, which words the message.
+        """
+        func, to_tcl, invoke = self.func, ctx.to_tcl, self.invoke
+        kinds = tuple(p.kind.parse for p in self.params)
+        defaults = tuple(p.default for p in self.params)
+        least, most = self._least, len(self.params)
+        if self.positional is not None:
+            return functools.partial(invoke, ctx)
+
+        def call(*args: str) -> tuple:
+            n = len(args)
+            if n < least or n > most or (n and args[0][:1] == "-" and _is_flag(args[0])):
+                return invoke(ctx, *args)
+            try:
+                values = [kind(text, ctx) for kind, text in zip(kinds, args)]
+            except (HandleError, convert.ConversionError):
+                return invoke(ctx, *args)
+            try:
+                result = func(ctx, *values, *defaults[n:])
+            except Exception as err:
+                return self.failure_of(err)
+            if isinstance(result, torch.Tensor):
+                return (0, ctx.handles.add(result))
+            return (0, to_tcl(result))
+        return call
+
+    def failure_of(self, err: Exception) -> tuple:
+        """The bridge's answer for an exception raised by a command's function."""
+        if isinstance(err, TclCommandError):
             return _failure(err)
-        except HandleError as err:
+        if isinstance(err, HandleError):
             return _failure(TclCommandError(str(err), "HANDLE"))
-        except (RuntimeError, ValueError, convert.ConversionError) as err:
+        if isinstance(err, (RuntimeError, ValueError)):
             # torch reports a user's impossible request (shape mismatch, ...) this way
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            text = str(err).strip()
+            first_line = text.splitlines()[0] if text else type(err).__name__
             return _failure(TclCommandError(f"torch::{self.name}: {first_line}", "TORCH"))
-        except Exception as err:  # a bug of ours: say so, with the Python trace for the report
-            message = f"torch::{self.name}: internal error: {type(err).__name__}: {err}"
-            trace = "".join(traceback.format_exception(err)).rstrip()
-            return (1, message, ("-code", "error", "-errorcode", ("TORCH", "INTERNAL", type(err).__name__),
-                                 "-errorinfo", f"{message}\n{trace}"))
+        # a bug of ours: say so, with the Python trace for the report
+        message = f"torch::{self.name}: internal error: {type(err).__name__}: {err}"
+        trace = "".join(traceback.format_exception(err)).rstrip()
+        return (1, message, ("-code", "error", "-errorcode", ("TORCH", "INTERNAL", type(err).__name__),
+                             "-errorinfo", f"{message}\n{trace}"))
 
     def wrapper_procs(self) -> str:
         """Tcl source of the procs that turn the bridge's status into a real Tcl error."""
@@ -271,6 +297,10 @@ def command(name: str, *params: Param, usage: str | None = None,
             group_param: str | None = None) -> Callable:
     """Declare a torch:: command; the decorated function receives (ctx, **parameters)."""
     def decorate(func: Callable) -> Callable:
+        declared = [p.name for p in params]
+        accepted = list(inspect.signature(func).parameters)[1:]
+        if accepted != declared:
+            raise TypeError(f"torch::{name}: the function takes {accepted}, the declaration says {declared}")
         func.spec = CommandSpec(name, tuple(params), func, doc=(func.__doc__ or "").strip(),
                                 usage_text=usage, positional=positional, group_param=group_param)
         return func

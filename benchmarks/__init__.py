@@ -1,0 +1,1 @@
+"""Side-by-side measurements that print ratios against a named baseline in the same run."""

@@ -1,0 +1,75 @@
+"""`torchtcl run` end to end, as a user runs it: a real subprocess, real ranks."""
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def torchtcl(*args, timeout=240):
+    return subprocess.run([sys.executable, "-m", "tcl_magic.cli", *map(str, args)], cwd=ROOT,
+                          capture_output=True, text=True, timeout=timeout)
+
+
+def write(tmp_path, source, name="script.tcl"):
+    path = tmp_path / name
+    path.write_text(source)
+    return path
+
+
+def test_one_rank_runs_in_process_with_argv_and_info_script(tmp_path):
+    script = write(tmp_path, 'puts "[torch::get_world_size] $argc [lindex $argv 1] [file tail [info script]]"\n'
+                             'puts stderr warn')
+    done = torchtcl("run", script, "--", "a", "-b")
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "1 2 -b script.tcl\n"
+    assert done.stderr == "warn\n"
+
+
+def test_one_rank_error_shows_the_trace_and_fails(tmp_path):
+    script = write(tmp_path, "proc load {} {torch::distributed_scatter nosuch}\nputs before\nload\nputs after\n")
+    done = torchtcl("run", script)
+    assert done.returncode == 1
+    assert done.stdout == "before\n"
+    assert done.stderr.startswith("error: Invalid tensor handle: nosuch\n    while executing\n")
+    assert '(procedure "load" line 1)' in done.stderr
+
+
+def test_exit_code_and_tcltest(tmp_path):
+    assert torchtcl("run", write(tmp_path, "puts hi; exit 4; puts no")).returncode == 4
+    script = write(tmp_path, "package require tcltest\nnamespace import tcltest::*\n"
+                             "test scatter-1 {clone in a world of one} -body {\n"
+                             "    torch::tensor_to_list [torch::distributed_scatter [torch::ones {2}]]\n"
+                             "} -result {1.0 1.0}\ncleanupTests\n", "t.test")
+    done = torchtcl("run", script)
+    assert done.returncode == 0
+    assert "Total\t1\tPassed\t1\tSkipped\t0\tFailed\t0" in done.stdout
+
+
+def test_usage_mistakes_are_one_line_messages(tmp_path):
+    missing = torchtcl("run", tmp_path / "nope.tcl")
+    assert missing.returncode == 2 and "cannot read script" in missing.stderr and "Traceback" not in missing.stderr
+    zero = torchtcl("run", write(tmp_path, "puts x"), "-n", "0")
+    assert zero.returncode == 2 and zero.stderr == "torchtcl: -n must be at least 1, got 0\n"
+
+
+def test_the_demo_on_four_ranks_prints_each_ranks_chunk():
+    done = torchtcl("run", "examples/scatter_demo.tcl", "-n", "4")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    values = [f"{v:.1f}" for v in range(30)]
+    expected_rows = {0: values[0:9], 1: values[9:18], 2: values[18:24], 3: values[24:30]}
+    for rank, chunk in expected_rows.items():
+        rows = len(chunk) // 3
+        assert f"[rank {rank}] rank {rank} of 4 received {rows} rows: {' '.join(chunk)}" in lines
+        assert f"[rank {rank}] column sums: 135.0 145.0 155.0" in lines
+    assert "[rank 0] gathered back on rank 0: shape 10 3, identical to the source: 1" in lines
+
+
+def test_an_error_on_one_rank_names_it_and_fails(tmp_path):
+    script = write(tmp_path, "puts start\nif {[torch::get_rank] == 1} {error {rank one is unhappy}}\n")
+    done = torchtcl("run", script, "-n", "2")
+    assert done.returncode == 1
+    assert done.stdout.splitlines() == ["[ranks 0,1] start"]
+    assert "[rank 1] error: rank one is unhappy" in done.stderr.splitlines()
+    assert done.stderr.splitlines()[-1] == "torchtcl: failed on rank 1"
