@@ -67,6 +67,8 @@ class Comm:
 
     def __init__(self) -> None:
         self._groups: dict[str, Group] = {}
+        # the ranks evaluating the current cell when it runs on part of a cluster (None: all)
+        self.running_ranks: tuple[int, ...] | None = None
 
     # --- the world ----------------------------------------------------------------------
 
@@ -118,11 +120,30 @@ class Comm:
             raise TclCommandError(f'Unknown process group "{name}". Existing groups: {existing} '
                                   '(create one with torch::distributed_new_group)', "GROUP") from None
 
+    def collective_group(self, name: str) -> Group:
+        """The group of a collective, refused if some of its ranks are not running this cell
+        (they would never join, and the collective would wait for them until the timeout)."""
+        group = self.group(name)
+        if self.running_ranks is not None and self.is_multi_rank:
+            absent = [r for r in group.ranks if r not in self.running_ranks]
+            if absent:
+                raise TclCommandError(
+                    f"{group.describe()} holds rank{'s' if len(absent) > 1 else ''} {format_ranks(absent)}, "
+                    f"which {'are' if len(absent) > 1 else 'is'} not running this cell (it runs on ranks "
+                    f"{format_ranks(self.running_ranks)}): the collective would wait for "
+                    f"{'them' if len(absent) > 1 else 'it'} forever. Run the cell on every rank of the "
+                    "group, or use a group of running ranks", "SUBSET")
+        return group
+
     def group_names(self) -> list[str]:
         return list(self._groups)
 
     def new_group(self, name: str, ranks: Sequence[int]) -> Group:
         """Collective over the whole world, like torch's new_group: every rank must call it."""
+        if self.running_ranks is not None and self.is_multi_rank:
+            raise TclCommandError(f"torch::distributed_new_group is collective over the whole world: every rank "
+                                  f"must call it, and this cell runs on ranks {format_ranks(self.running_ranks)} "
+                                  "only. Create groups in a cell that runs on every rank", "SUBSET")
         if name in self._groups:
             raise TclCommandError(f'Process group "{name}" already exists: choose another name '
                                   'or destroy it first with torch::distributed_destroy_group', "GROUP")
@@ -208,7 +229,7 @@ class Comm:
         return tensor.new_empty((0, *tensor.shape[1:])).to(self.device)
 
     def scatter(self, tensor: torch.Tensor, src: int, group_name: str) -> torch.Tensor:
-        group = self.group(group_name)
+        group = self.collective_group(group_name)
         self.check_member_rank("src", src, group)
         if not self.is_multi_rank:
             return tensor.clone()
@@ -238,7 +259,7 @@ class Comm:
         return out
 
     def gather(self, tensor: torch.Tensor, dst: int, group_name: str, concat: bool) -> torch.Tensor:
-        group = self.group(group_name)
+        group = self.collective_group(group_name)
         self.check_member_rank("dst", dst, group)
         if not self.is_multi_rank:
             return tensor.clone() if concat else tensor.unsqueeze(0).clone()
@@ -281,7 +302,7 @@ class Comm:
                 "use -mode cat to concatenate chunks of uneven length along dimension 0")
 
     def all_reduce(self, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
-        group = self.group(group_name)
+        group = self.collective_group(group_name)
         result = tensor.to(self.device).clone()
         if not self.is_multi_rank:
             return result
@@ -300,7 +321,7 @@ class Comm:
         return result
 
     def broadcast(self, tensor: torch.Tensor, root: int, group_name: str) -> torch.Tensor:
-        group = self.group(group_name)
+        group = self.collective_group(group_name)
         self.check_member_rank("root", root, group)
         if not self.is_multi_rank:
             return tensor.clone()
@@ -315,7 +336,7 @@ class Comm:
         return out
 
     def barrier(self, group_name: str) -> int:
-        group = self.group(group_name)
+        group = self.collective_group(group_name)
         if self.is_multi_rank and self.rank in group.ranks:
             self.agree(group, torch.zeros(0), "barrier")
         return len(group.ranks)

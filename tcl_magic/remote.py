@@ -28,12 +28,21 @@ def _echo(stream: str, text: str) -> None:
     target.flush()
 
 
-def run_tcl(source: str, script_name: str | None = None, argv: list[str] | None = None) -> CellResult:
-    """Evaluate source in this rank's session; a Tcl error is returned, never raised."""
+def run_tcl(source: str, script_name: str | None = None, argv: list[str] | None = None,
+            running_ranks: list[int] | None = None) -> CellResult:
+    """Evaluate source in this rank's session; a Tcl error is returned, never raised.
+
+    `running_ranks` names the ranks evaluating this source when it runs on part of the
+    cluster, so that collectives that would need the others are refused instead of hanging.
+    """
     session = rank_session()
     if argv is not None:
         session.set_script_args(script_name or "", argv)
-    return session.eval(source, script_name=script_name)
+    session.comm.running_ranks = tuple(running_ranks) if running_ranks is not None else None
+    try:
+        return session.eval(source, script_name=script_name)
+    finally:
+        session.comm.running_ranks = None
 
 
 def reset_session() -> None:

@@ -124,3 +124,22 @@ def test_scatter_then_all_reduce_sums_the_chunks(cluster):
 
 def _ranks(n: int) -> str:
     return "0,1" if n == 2 else f"0-{n - 1}"
+
+
+def test_a_cell_on_part_of_the_cluster_refuses_what_would_hang(cluster_of):
+    from tcl_magic import remote
+    cluster = cluster_of(3)
+    fresh(cluster)
+    values(cluster, "torch::distributed_new_group pair {0 1}; set t [torch::arange 6]")
+    subset = cluster.run(remote.run_tcl, "torch::distributed_scatter $t 0", None, None, [0, 1], on_ranks=[0, 1])
+    for r in subset:
+        assert r.error.message == ("the world (ranks 0-2) holds rank 2, which is not running this cell (it runs on "
+                                   "ranks 0,1): the collective would wait for it forever. Run the cell on every "
+                                   "rank of the group, or use a group of running ranks")
+    subset = cluster.run(remote.run_tcl, "torch::distributed_new_group more {0 1}", None, None, [0, 1],
+                         on_ranks=[0, 1])
+    assert all("collective over the whole world" in r.error.message for r in subset)
+    subset = cluster.run(remote.run_tcl, "torch::tensor_to_list [torch::distributed_scatter $t 0 pair]",
+                         None, None, [0, 1], on_ranks=[0, 1])
+    assert [r.result for r in subset] == ["0 1 2", "3 4 5"]
+    assert values(cluster, "torch::tensor_numel [torch::distributed_scatter $t 0]") == ["2", "2", "2"]
