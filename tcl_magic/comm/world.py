@@ -1,4 +1,4 @@
-"""The one place that talks to torch.distributed.
+"""The world, its named groups, and the agreement round every collective starts with.
 
 Every collective starts with one small agreement round in which each member of the group
 contributes its status and its tensor's dtype and shape. That round is what lets
@@ -16,13 +16,12 @@ from typing import Sequence
 import torch
 import torch.distributed as dist
 
-from .errors import TclCommandError
+from ..errors import TclCommandError
 
 MAX_DIMS = 10
 _DTYPE_CODES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32,
                 torch.int64, torch.int8, torch.uint8, torch.bool)
-_OPS = ("barrier", "scatter", "gather", "broadcast", "all_reduce")
-_REDUCE_CODES = {"sum": 0, "mean": 1, "max": 2, "min": 3, "product": 4}
+_OPS = ("barrier", "scatter", "gather", "broadcast", "all_reduce", "reduce_scatter", "all_to_all")
 _SLOT = 5 + MAX_DIMS  # status, op code, op argument, dtype code, ndim, dims...
 
 
@@ -69,6 +68,7 @@ class Comm:
         self._groups: dict[str, Group] = {}
         # the ranks evaluating the current cell when it runs on part of a cluster (None: all)
         self.running_ranks: tuple[int, ...] | None = None
+        self._owns_world = False  # True once torch::distributed_init created the world here
 
     # --- the world ----------------------------------------------------------------------
 
@@ -99,13 +99,58 @@ class Comm:
         return torch.device("cpu")
 
     def init(self, rank: int, world_size: int, master_addr: str, master_port: int,
-             backend: str, timeout_s: float) -> None:
-        """Join (or, for a world of one, create) a real process group by TCP rendezvous."""
-        dist.init_process_group(backend, init_method=f"tcp://{master_addr}:{master_port}",
-                                rank=rank, world_size=world_size,
-                                timeout=timedelta(seconds=timeout_s))
+             backend: str, timeout_s: float) -> str:
+        """Join (or, for a world of one, create) a real process group by TCP rendezvous.
+
+        Inside a cluster the group already exists: report it, and refuse arguments that
+        contradict it.
+        """
+        if self.initialized:
+            return self._existing_world(rank, world_size, backend)
+        backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
+        if not 0 <= rank < world_size:
+            raise TclCommandError(f"invalid rank parameter: {rank} is not in 0..{world_size - 1} "
+                                  f"(world_size {world_size})", "RANK")
+        if backend == "nccl" and not torch.cuda.is_available():
+            raise TclCommandError("the nccl backend needs CUDA GPUs and this rank sees none: use -backend gloo",
+                                  "BACKEND")
+        try:
+            dist.init_process_group(backend, init_method=f"tcp://{master_addr}:{master_port}",
+                                    rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout_s))
+        except (RuntimeError, ValueError) as err:  # DistStoreError, a busy port, a timeout
+            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise TclCommandError(f"rendezvous at tcp://{master_addr}:{master_port} for {world_size} rank(s) "
+                                  f"failed: {first_line}", "RENDEZVOUS") from None
         if backend == "nccl":
             torch.cuda.set_device(rank % torch.cuda.device_count())
+        self._owns_world = True
+        where = " (single GPU)" if world_size == 1 else ""
+        return f"Distributed training initialized{where}: rank={rank}, world_size={world_size}, backend={backend}"
+
+    def _existing_world(self, rank: int, world_size: int, backend: str) -> str:
+        if (rank, world_size) != (self.rank, self.world_size):
+            raise TclCommandError(
+                f"this process is already rank {self.rank} of a world of {self.world_size} "
+                f"({self.backend}); torch::distributed_init asked for rank={rank}, world_size={world_size}",
+                "INIT")
+        if backend and backend != self.backend:
+            raise TclCommandError(f"the process group already uses the {self.backend} backend, not {backend}",
+                                  "INIT")
+        how = "" if self._owns_world else " (by the cluster)"
+        return (f"Distributed training initialized{how}: rank={self.rank}, world_size={self.world_size}, "
+                f"backend={self.backend}")
+
+    def destroy(self) -> str:
+        """End a world this session created with torch::distributed_init."""
+        if not self.initialized:
+            raise TclCommandError("Distributed not initialized", "INIT")
+        if not self._owns_world:
+            raise TclCommandError("the cluster owns this process group: restart the cluster instead "
+                                  "(%torchtcl cluster restart)", "INIT")
+        dist.destroy_process_group()
+        self._groups.clear()
+        self._owns_world = False
+        return "Distributed training destroyed"
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -157,12 +202,14 @@ class Comm:
         return group
 
     def destroy_group(self, name: str) -> None:
-        group = self.group(name)
         if not name:
             raise TclCommandError("The world group cannot be destroyed", "GROUP")
+        if name not in self._groups:
+            self.group(name)  # the unknown-group error, listing the groups that exist
+            raise TclCommandError(f'Unknown process group "{name}": it was never created here', "GROUP")
+        group = self._groups.pop(name)
         if group.pg is not None and self.rank in group.ranks:
             dist.destroy_process_group(group.pg)
-        del self._groups[name]
 
     def check_member_rank(self, label: str, rank: int, group: Group) -> None:
         """Rank parameters are global ranks of the group (any rank >= 0 in a world of one)."""
@@ -228,121 +275,9 @@ class Comm:
         """What a rank outside a collective's group gets: no rows of anything."""
         return tensor.new_empty((0, *tensor.shape[1:])).to(self.device)
 
-    def scatter(self, tensor: torch.Tensor, src: int, group_name: str) -> torch.Tensor:
-        group = self.collective_group(group_name)
-        self.check_member_rank("src", src, group)
-        if not self.is_multi_rank:
-            return tensor.clone()
-        if self.rank not in group.ranks:
-            return self.empty_like_rows(tensor)
-        failure = None
-        if self.rank == src and tensor.dim() == 0:
-            failure = (f"a 0-dimensional tensor cannot be split across the {len(group.ranks)} "
-                       "ranks of the group: give it at least one dimension")
-        meta = self.agree(group, tensor, "scatter", src, failure)[group.ranks.index(src)]
-        sizes = chunk_sizes(meta.shape[0], len(group.ranks))
-        mine = group.ranks.index(self.rank)
-        out = torch.empty((sizes[mine], *meta.shape[1:]), dtype=meta.dtype, device=self.device)
-        chunks = None
-        if self.rank == src:
-            chunks = list(tensor.to(self.device).contiguous().tensor_split(len(group.ranks)))
-        if len(set(sizes)) == 1:
-            dist.scatter(out, chunks, src=src, group=group.pg)
-            return out
-        # dist.scatter needs equal sizes: uneven chunks travel point to point, exactly sized
-        if self.rank == src:
-            out.copy_(chunks[mine])
-            sends = [(chunks[i], r) for i, r in enumerate(group.ranks) if r != src and sizes[i]]
-            self._exchange([dist.P2POp(dist.isend, c, r, group.pg) for c, r in sends])
-        elif sizes[mine]:
-            self._exchange([dist.P2POp(dist.irecv, out, src, group.pg)])
-        return out
-
-    def gather(self, tensor: torch.Tensor, dst: int, group_name: str, concat: bool) -> torch.Tensor:
-        group = self.collective_group(group_name)
-        self.check_member_rank("dst", dst, group)
-        if not self.is_multi_rank:
-            return tensor.clone() if concat else tensor.unsqueeze(0).clone()
-        if self.rank not in group.ranks:
-            return self.empty_like_rows(tensor)
-        tensor = tensor.to(self.device).contiguous()
-        metas = self.agree(group, tensor, "gather", dst, self._gather_mismatch(tensor, concat))
-        shapes = {m.shape for m in metas}
-        dtypes = {m.dtype for m in metas}
-        if len(dtypes) > 1 or (not concat and len(shapes) > 1) or (concat and len({s[1:] for s in shapes}) > 1):
-            raise TclCommandError(self._mismatch_message(metas, group, concat), "SHAPE")
-        if self.rank != dst:
-            if concat:
-                self._exchange([dist.P2POp(dist.isend, tensor, dst, group.pg)] if tensor.numel() else [])
-            else:
-                dist.gather(tensor, None, dst=dst, group=group.pg)
-            return self.empty_like_rows(tensor if concat else tensor.unsqueeze(0))
-        if not concat:
-            parts = [torch.empty_like(tensor) for _ in group.ranks]
-            dist.gather(tensor, parts, dst=dst, group=group.pg)
-            return torch.stack(parts)
-        parts = [tensor if r == dst else tensor.new_empty(m.shape) for r, m in zip(group.ranks, metas)]
-        self._exchange([dist.P2POp(dist.irecv, p, r, group.pg)
-                        for p, r in zip(parts, group.ranks) if r != dst and p.numel()])
-        return torch.cat(parts)
-
     @staticmethod
-    def _gather_mismatch(tensor: torch.Tensor, concat: bool) -> str | None:
-        if concat and tensor.dim() == 0:
-            return "a 0-dimensional tensor cannot be concatenated: give it at least one dimension"
-        return None
-
-    @staticmethod
-    def _mismatch_message(metas: list[PeerMeta], group: Group, concat: bool) -> str:
-        seen = ", ".join(f"rank {r}: {list(m.shape)} {str(m.dtype).removeprefix('torch.')}"
-                         for r, m in zip(group.ranks, metas))
-        if concat:
-            return f"cannot concatenate tensors whose dtypes or trailing dimensions differ ({seen})"
-        return (f"cannot stack tensors of different shapes or dtypes ({seen}); "
-                "use -mode cat to concatenate chunks of uneven length along dimension 0")
-
-    def all_reduce(self, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
-        group = self.collective_group(group_name)
-        result = tensor.to(self.device).clone()
-        if not self.is_multi_rank:
-            return result
-        if self.rank not in group.ranks:
-            return self.empty_like_rows(tensor)
-        metas = self.agree(group, result, "all_reduce", _REDUCE_CODES[op])
-        if len({(m.shape, m.dtype) for m in metas}) > 1:
-            raise TclCommandError(self._mismatch_message(metas, group, False)
-                                  .replace("stack", "reduce").split("; use")[0], "SHAPE")
-        reduce_op = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM,
-                     "max": dist.ReduceOp.MAX, "min": dist.ReduceOp.MIN,
-                     "product": dist.ReduceOp.PRODUCT}[op]
-        dist.all_reduce(result, op=reduce_op, group=group.pg)
-        if op == "mean":  # gloo has no AVG: the sum divided by the group size
-            result = result / len(group.ranks)
-        return result
-
-    def broadcast(self, tensor: torch.Tensor, root: int, group_name: str) -> torch.Tensor:
-        group = self.collective_group(group_name)
-        self.check_member_rank("root", root, group)
-        if not self.is_multi_rank:
-            return tensor.clone()
-        if self.rank not in group.ranks:
-            return self.empty_like_rows(tensor)
-        meta = self.agree(group, tensor, "broadcast", root)[group.ranks.index(root)]
-        if self.rank == root:
-            out = tensor.to(self.device).contiguous().clone()
-        else:
-            out = torch.empty(meta.shape, dtype=meta.dtype, device=self.device)
-        dist.broadcast(out, src=root, group=group.pg)
-        return out
-
-    def barrier(self, group_name: str) -> int:
-        group = self.collective_group(group_name)
-        if self.is_multi_rank and self.rank in group.ranks:
-            self.agree(group, torch.zeros(0), "barrier")
-        return len(group.ranks)
-
-    @staticmethod
-    def _exchange(ops: list) -> None:
+    def exchange(ops: list) -> None:
+        """Run point-to-point operations together and wait for all of them."""
         if ops:
             for work in dist.batch_isend_irecv(ops):
                 work.wait()
