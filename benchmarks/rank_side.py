@@ -19,28 +19,52 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def scatter_times(elements: int, repeats: int, src: int = 0) -> dict:
-    """Seconds per repeat for torch::distributed_scatter and for dist.scatter of the same data."""
+def _raw_calls(elements: int, rank: int, world: int, mine: torch.Tensor) -> dict:
+    """The plain torch.distributed equivalent of each command: same data, same result
+    (a new tensor, the input left as it was)."""
+    chunk = elements // world
+    chunks = list(mine.tensor_split(world))
+    return {
+        "scatter": lambda: dist.scatter(torch.empty(chunk), chunks if rank == 0 else None, src=0),
+        "gather": lambda: dist.gather(mine, list(torch.empty(world, elements).unbind(0)) if rank == 0 else None,
+                                      dst=0),
+        "broadcast": lambda: dist.broadcast(mine if rank == 0 else torch.empty(elements), src=0),
+        "all_reduce": lambda: dist.all_reduce(mine.clone()),
+        "reduce_scatter": lambda: dist.reduce_scatter_tensor(torch.empty(chunk), mine),
+        "all_to_all": lambda: dist.all_to_all_single(torch.empty(elements), mine),
+    }
+
+
+TCL_CALLS = {
+    "scatter": "torch::distributed_scatter $mine 0",
+    "gather": "torch::distributed_gather $mine 0",
+    "broadcast": "torch::distributed_broadcast $mine 0",
+    "all_reduce": "torch::distributed_all_reduce $mine sum",
+    "reduce_scatter": "torch::distributed_reduce_scatter $mine sum",
+    "all_to_all": "torch::distributed_all_to_all $mine",
+}
+
+
+def collective_times(name: str, elements: int, repeats: int) -> dict:
+    """Seconds per repeat for one torch:: collective and its raw torch.distributed twin,
+    interleaved on the same data (every rank holds `elements` random float32 values)."""
     session = rank_session()
     rank, world = dist.get_rank(), dist.get_world_size()
-    source = torch.randn(elements) if rank == src else torch.zeros(1)
-    session.set_variable("source", source)
-    chunks = list(source.tensor_split(world)) if rank == src else None
+    mine = torch.randn(elements)
+    session.set_variable("mine", mine)
+    raw = _raw_calls(elements, rank, world, mine)[name]
+    command = f"set result [{TCL_CALLS[name]}]"
 
     def ours() -> None:
-        result = session.eval(f"set chunk [torch::distributed_scatter $source {src}]")
+        result = session.eval(command)
         if result.error is not None:
             raise RuntimeError(result.error.info)
-
-    def raw() -> None:
-        # a fresh output each call, as any function that hands back a new chunk must allocate
-        dist.scatter(torch.empty(elements // world), chunks, src=src)
+        session.eval("torch::tensor_free $result")
 
     ours(), raw()  # warm up both paths (connections, allocator)
     timings = {"ours": [], "raw": []}
     for _ in range(repeats):
         timings["ours"].append(_timed(ours))
-        session.eval("torch::tensor_free $chunk")
         timings["raw"].append(_timed(raw))
     return timings
 

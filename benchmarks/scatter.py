@@ -34,7 +34,7 @@ def slowest_rank_median(per_rank: list[dict], key: str) -> float:
 
 
 def bench_scatter(cluster: RankCluster, elements: int, repeats: int) -> float:
-    per_rank = cluster.run(rank_side.scatter_times, elements, repeats)
+    per_rank = cluster.run(rank_side.collective_times, "scatter", elements, repeats)
     ours, raw = slowest_rank_median(per_rank, "ours"), slowest_rank_median(per_rank, "raw")
     print(f"scatter of {elements} float32 on {cluster.world_size} {cluster.backend} ranks, "
           f"median of {repeats}: torch::distributed_scatter {ours * 1e3:.2f} ms, "
