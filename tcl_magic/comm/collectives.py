@@ -7,6 +7,8 @@ the agreement round, then move the data. Results are new tensors on the rank's d
 """
 from __future__ import annotations
 
+from typing import Callable
+
 import torch
 import torch.distributed as dist
 
@@ -37,14 +39,27 @@ def _require_same(metas: list[PeerMeta], group: Group, what: str, trailing_only:
         raise TclCommandError(f"cannot {what} tensors of different {dims} ({_describe(metas, group)})", "SHAPE")
 
 
+def _enter(comm: Comm, group_name: str, tensor: torch.Tensor, rank_label: str | None = None, rank: int = 0,
+           alone: Callable[[], torch.Tensor] | None = None) -> tuple[Group, torch.Tensor | None]:
+    """What every collective does before communicating: resolve and check the group and the
+    rank argument, and give the answers that need no communication (in a world of one, a
+    clone or what `alone` makes; outside the group, an empty tensor).
+    Returns (group, that answer or None)."""
+    group = comm.collective_group(group_name)
+    if rank_label is not None:
+        comm.check_member_rank(rank_label, rank, group)
+    if not comm.is_multi_rank:
+        return group, tensor.clone() if alone is None else alone()
+    if comm.rank not in group.ranks:
+        return group, comm.empty_like_rows(tensor)
+    return group, None
+
+
 def scatter(comm: Comm, tensor: torch.Tensor, src: int, group_name: str) -> torch.Tensor:
     """src's tensor split along dim 0 with tensor_split sizes; this rank's chunk."""
-    group = comm.collective_group(group_name)
-    comm.check_member_rank("src", src, group)
-    if not comm.is_multi_rank:
-        return tensor.clone()
-    if comm.rank not in group.ranks:
-        return comm.empty_like_rows(tensor)
+    group, early = _enter(comm, group_name, tensor, "src", src)
+    if early is not None:
+        return early
     refusal = _split_refusal(tensor, group, "split") if comm.rank == src else None
     meta = comm.agree(group, tensor, "scatter", src, refusal)[group.ranks.index(src)]
     sizes = chunk_sizes(meta.shape[0], len(group.ranks))
@@ -68,12 +83,10 @@ def scatter(comm: Comm, tensor: torch.Tensor, src: int, group_name: str) -> torc
 
 def gather(comm: Comm, tensor: torch.Tensor, dst: int, group_name: str, concat: bool) -> torch.Tensor:
     """On dst: every member's tensor stacked on a new dim 0 (or concatenated along dim 0)."""
-    group = comm.collective_group(group_name)
-    comm.check_member_rank("dst", dst, group)
-    if not comm.is_multi_rank:
-        return tensor.clone() if concat else tensor.unsqueeze(0).clone()
-    if comm.rank not in group.ranks:
-        return comm.empty_like_rows(tensor)
+    group, early = _enter(comm, group_name, tensor, "dst", dst,
+                          alone=lambda: tensor.clone() if concat else tensor.unsqueeze(0).clone())
+    if early is not None:
+        return early
     tensor = tensor.to(comm.device).contiguous()
     refusal = "a 0-dimensional tensor cannot be concatenated: give it at least one dimension" \
         if concat and tensor.dim() == 0 else None
@@ -104,12 +117,9 @@ def gather(comm: Comm, tensor: torch.Tensor, dst: int, group_name: str, concat: 
 
 def broadcast(comm: Comm, tensor: torch.Tensor, root: int, group_name: str) -> torch.Tensor:
     """root's tensor on every member (shape and dtype from root)."""
-    group = comm.collective_group(group_name)
-    comm.check_member_rank("root", root, group)
-    if not comm.is_multi_rank:
-        return tensor.clone()
-    if comm.rank not in group.ranks:
-        return comm.empty_like_rows(tensor)
+    group, early = _enter(comm, group_name, tensor, "root", root)
+    if early is not None:
+        return early
     meta = comm.agree(group, tensor, "broadcast", root)[group.ranks.index(root)]
     if comm.rank == root:
         # tensors are never modified in place by torch:: commands, so root can share its storage
@@ -122,11 +132,9 @@ def broadcast(comm: Comm, tensor: torch.Tensor, root: int, group_name: str) -> t
 
 def all_reduce(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
     """The element-wise reduction of every member's tensor, on every member."""
-    group = comm.collective_group(group_name)
-    if not comm.is_multi_rank:
-        return tensor.clone()
-    if comm.rank not in group.ranks:
-        return comm.empty_like_rows(tensor)
+    group, early = _enter(comm, group_name, tensor)
+    if early is not None:
+        return early
     result = tensor.to(comm.device, copy=True).contiguous()
     _require_same(comm.agree(group, result, "all_reduce", _op_code(op)), group, "reduce")
     dist.all_reduce(result, op=REDUCE_OPS[op], group=group.pg)
@@ -135,11 +143,9 @@ def all_reduce(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> to
 
 def reduce_scatter(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
     """The element-wise reduction of every member's tensor, split along dim 0; this rank's chunk."""
-    group = comm.collective_group(group_name)
-    if not comm.is_multi_rank:
-        return tensor.clone()
-    if comm.rank not in group.ranks:
-        return comm.empty_like_rows(tensor)
+    group, early = _enter(comm, group_name, tensor)
+    if early is not None:
+        return early
     tensor = tensor.to(comm.device).contiguous()
     metas = comm.agree(group, tensor, "reduce_scatter", _op_code(op), _split_refusal(tensor, group, "split"))
     _require_same(metas, group, "reduce")
@@ -157,11 +163,9 @@ def reduce_scatter(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -
 
 def all_to_all(comm: Comm, tensor: torch.Tensor, group_name: str) -> torch.Tensor:
     """Chunk j of every member's tensor goes to member j; received chunks concatenated in rank order."""
-    group = comm.collective_group(group_name)
-    if not comm.is_multi_rank:
-        return tensor.clone()
-    if comm.rank not in group.ranks:
-        return comm.empty_like_rows(tensor)
+    group, early = _enter(comm, group_name, tensor)
+    if early is not None:
+        return early
     tensor = tensor.to(comm.device).contiguous()
     metas = comm.agree(group, tensor, "all_to_all", 0, _split_refusal(tensor, group, "split"))
     _require_same(metas, group, "exchange", trailing_only=True)
