@@ -254,8 +254,8 @@ class CommandSpec:
             return _failure(err)
         if isinstance(err, HandleError):
             return _failure(TclCommandError(str(err), "HANDLE"))
-        if isinstance(err, (RuntimeError, ValueError)):
-            # torch reports a user's impossible request (shape mismatch, ...) this way
+        if isinstance(err, (RuntimeError, ValueError, IndexError)):
+            # torch reports a user's impossible request this way (shape mismatch, dim out of range, ...)
             text = str(err).strip()
             first_line = text.splitlines()[0] if text else type(err).__name__
             return _failure(TclCommandError(f"torch::{self.name}: {first_line}", "TORCH"))

@@ -47,7 +47,11 @@ def _enter(comm: Comm, group_name: str, tensor: torch.Tensor, rank_label: str | 
     Returns (group, that answer or None)."""
     group = comm.collective_group(group_name)
     if rank_label is not None:
-        comm.check_member_rank(rank_label, rank, group)
+        try:
+            comm.check_member_rank(rank_label, rank, group)
+        except TclCommandError as err:  # a rank-dependent argument: the others must not wait for us
+            comm.join_failed(group_name, str(err))
+            raise
     if not comm.is_multi_rank:
         return group, tensor.clone() if alone is None else alone()
     if comm.rank not in group.ranks:
@@ -132,18 +136,18 @@ def broadcast(comm: Comm, tensor: torch.Tensor, root: int, group_name: str) -> t
 
 def all_reduce(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
     """The element-wise reduction of every member's tensor, on every member."""
-    group, early = _enter(comm, group_name, tensor)
+    group, early = _enter(comm, group_name, tensor, alone=lambda: _finish_mean(tensor.clone(), op, 1))
     if early is not None:
         return early
     result = tensor.to(comm.device, copy=True).contiguous()
     _require_same(comm.agree(group, result, "all_reduce", _op_code(op)), group, "reduce")
     dist.all_reduce(result, op=REDUCE_OPS[op], group=group.pg)
-    return _finish_mean(result, op, group)
+    return _finish_mean(result, op, len(group.ranks))
 
 
 def reduce_scatter(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
     """The element-wise reduction of every member's tensor, split along dim 0; this rank's chunk."""
-    group, early = _enter(comm, group_name, tensor)
+    group, early = _enter(comm, group_name, tensor, alone=lambda: _finish_mean(tensor.clone(), op, 1))
     if early is not None:
         return early
     tensor = tensor.to(comm.device).contiguous()
@@ -158,7 +162,7 @@ def reduce_scatter(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -
         reduced = tensor.clone()
         dist.all_reduce(reduced, op=REDUCE_OPS[op], group=group.pg)
         out.copy_(reduced.tensor_split(len(group.ranks))[mine])
-    return _finish_mean(out, op, group)
+    return _finish_mean(out, op, len(group.ranks))
 
 
 def all_to_all(comm: Comm, tensor: torch.Tensor, group_name: str) -> torch.Tensor:
@@ -185,8 +189,9 @@ def barrier(comm: Comm, group_name: str) -> str:
     if not comm.is_multi_rank:
         dist.barrier()
         return "Barrier synchronized (single GPU)"
-    if comm.rank in group.ranks:
-        comm.agree(group, torch.zeros(0), "barrier")
+    if comm.rank not in group.ranks:
+        return f'Barrier skipped: rank {comm.rank} is not in group "{group_name}"'
+    comm.agree(group, torch.zeros(0), "barrier")
     where = f' of group "{group_name}"' if group_name else ""
     return f"Barrier synchronized: {len(group.ranks)} ranks{where}"
 
@@ -195,6 +200,7 @@ def _op_code(op: str) -> int:
     return list(REDUCE_OPS).index(op)
 
 
-def _finish_mean(result: torch.Tensor, op: str, group: Group) -> torch.Tensor:
-    """mean is the sum divided by the group size (gloo has no average of its own)."""
-    return result / len(group.ranks) if op == "mean" else result
+def _finish_mean(result: torch.Tensor, op: str, members: int) -> torch.Tensor:
+    """mean is the sum divided by the group size (gloo has no average of its own); an integer
+    tensor's mean is floating-point, in a world of one too."""
+    return result / members if op == "mean" else result

@@ -3,6 +3,13 @@
 A transfer needs a peer that can complete it: with no process group, to a rank outside
 the world, to itself, or to a rank that is not running this cell, it is refused at once
 instead of waiting until the timeout (or worse, returning a made-up tensor).
+
+Every tensor travels after a small header (its dtype and shape). The receiver checks the
+header against the shape and dtype it asked for before it receives the data: a mismatch
+is a clear error naming what was sent, where a bare transfer of the wrong size would
+abort the receiving process inside gloo. Headers and data travel on two wire tags made
+from the user's tag (2*tag and 2*tag+1), since messages of one tag pair up with receives
+in the order both were posted.
 """
 from __future__ import annotations
 
@@ -13,7 +20,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError
-from .world import Comm, format_ranks
+from .world import HEADER_LENGTH, MAX_DIMS, Comm, format_ranks, header_meta, tensor_header
 
 
 def check_peer(comm: Comm, command: str, label: str, peer: int) -> None:
@@ -33,16 +40,72 @@ def check_peer(comm: Comm, command: str, label: str, peer: int) -> None:
                               f"on ranks {format_ranks(comm.running_ranks)}), so it would never answer", "RANK")
 
 
+MAX_TAG = (1 << 30) - 1
+
+
+def check_tag(tag: int) -> None:
+    if not 0 <= tag <= MAX_TAG:
+        raise TclCommandError(f"invalid tag parameter: {tag} (a tag is an integer from 0 to {MAX_TAG})", "TAG")
+
+
+def _post_send(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> list:
+    """Header and data on their way, in that order; their work objects."""
+    payload = tensor.to(comm.device).contiguous()
+    header = tensor_header(payload)
+    if header is None:
+        raise TclCommandError(f"a tensor of dtype {str(payload.dtype).removeprefix('torch.')} or of more "
+                              f"than {MAX_DIMS} dimensions cannot be sent", "VALUE")
+    return [dist.isend(header.to(comm.device), dst, tag=2 * tag), dist.isend(payload, dst, tag=2 * tag + 1)]
+
+
+class _Receive:
+    """One receive: its header is posted at once; its data once the header has arrived.
+
+    Receives from the same (src, tag) post their data in the order they were started,
+    each after the previous one's, so that the data pairs up with the header it follows.
+    """
+
+    def __init__(self, comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype):
+        self.comm, self.shape, self.src, self.tag, self.dtype = comm, tuple(shape), src, tag, dtype
+        self.header = torch.empty(HEADER_LENGTH, dtype=torch.int64, device=comm.device)
+        self.header_work = dist.irecv(self.header, src, tag=2 * tag)
+        key = (src, tag)
+        self.previous = comm.receive_order.get(key)
+        self.data_posted = threading.Event()
+        comm.receive_order[key] = self.data_posted
+
+    def complete(self) -> torch.Tensor:
+        """Wait for the header, check it, receive the data (drained if it does not match)."""
+        try:
+            self.header_work.wait()
+            if self.previous is not None:
+                self.previous.wait()
+            sent_dtype, sent_shape = header_meta(self.header.cpu().tolist())
+            out = torch.empty(sent_shape, dtype=sent_dtype, device=self.comm.device)
+            work = dist.irecv(out, self.src, tag=2 * self.tag + 1)
+        finally:
+            self.data_posted.set()
+        work.wait()
+        if (sent_dtype, sent_shape) != (self.dtype, self.shape):
+            raise TclCommandError(
+                f"rank {self.src} sent a tensor of shape {{{' '.join(map(str, sent_shape))}}} "
+                f"{str(sent_dtype).removeprefix('torch.')} with tag {self.tag}, but this receive asked for "
+                f"{{{' '.join(map(str, self.shape))}}} {str(self.dtype).removeprefix('torch.')}: the message "
+                "was consumed; receive with the sender's shape and dtype", "SHAPE")
+        return out
+
+
 def send(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> None:
     check_peer(comm, "distributed_send", "dst", dst)
-    dist.send(tensor.to(comm.device).contiguous(), dst, tag=tag)
+    check_tag(tag)
+    for work in _post_send(comm, tensor, dst, tag):
+        work.wait()
 
 
 def recv(comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype) -> torch.Tensor:
     check_peer(comm, "distributed_recv", "src", src)
-    out = torch.empty(shape, dtype=dtype, device=comm.device)
-    dist.recv(out, src, tag=tag)
-    return out
+    check_tag(tag)
+    return _Receive(comm, shape, src, tag, dtype).complete()
 
 
 @dataclass
@@ -50,9 +113,9 @@ class PendingTransfer:
     """A started isend/irecv. Gloo only marks a transfer complete once someone waits on it,
     so a daemon thread does the waiting and `done` can be tested without blocking."""
 
-    work: object
-    received: torch.Tensor | None  # the buffer of a receive; None for a send
+    complete: object  # () -> the received tensor, or None for a send
     done: threading.Event = field(default_factory=threading.Event)
+    received: torch.Tensor | None = None
     error: BaseException | None = None
 
     def __post_init__(self) -> None:
@@ -60,7 +123,7 @@ class PendingTransfer:
 
     def _wait(self) -> None:
         try:
-            self.work.wait()
+            self.received = self.complete()
         except BaseException as err:  # reported by finish(), on the thread that asked
             self.error = err
         finally:
@@ -68,6 +131,8 @@ class PendingTransfer:
 
     def finish(self) -> torch.Tensor | None:
         self.done.wait()
+        if isinstance(self.error, TclCommandError):
+            raise self.error
         if self.error is not None:
             raise RuntimeError(f"the transfer failed: {self.error}")
         return self.received
@@ -75,11 +140,12 @@ class PendingTransfer:
 
 def isend(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> PendingTransfer:
     check_peer(comm, "distributed_isend", "dst", dst)
-    payload = tensor.to(comm.device).contiguous()
-    return PendingTransfer(dist.isend(payload, dst, tag=tag), None)
+    check_tag(tag)
+    works = _post_send(comm, tensor, dst, tag)
+    return PendingTransfer(lambda: [work.wait() for work in works] and None)
 
 
 def irecv(comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype) -> PendingTransfer:
     check_peer(comm, "distributed_irecv", "src", src)
-    out = torch.empty(shape, dtype=dtype, device=comm.device)
-    return PendingTransfer(dist.irecv(out, src, tag=tag), out)
+    check_tag(tag)
+    return PendingTransfer(_Receive(comm, shape, src, tag, dtype).complete)

@@ -22,7 +22,8 @@ MAX_DIMS = 10
 _DTYPE_CODES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32,
                 torch.int64, torch.int8, torch.uint8, torch.bool)
 _OPS = ("barrier", "scatter", "gather", "broadcast", "all_reduce", "reduce_scatter", "all_to_all")
-_SLOT = 5 + MAX_DIMS  # status, op code, op argument, dtype code, ndim, dims...
+HEADER_LENGTH = 2 + MAX_DIMS  # dtype code, ndim, dims...: a tensor's metadata on the wire
+_SLOT = 3 + HEADER_LENGTH  # status, op code, op argument, then the header
 
 
 @dataclass(frozen=True)
@@ -42,7 +43,6 @@ class Group:
 class PeerMeta:
     """What one rank told the others in an agreement round."""
 
-    failed: bool
     dtype: torch.dtype
     shape: tuple[int, ...]
 
@@ -53,6 +53,20 @@ def format_ranks(ranks: Sequence[int]) -> str:
     if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)):
         return f"{ranks[0]}-{ranks[-1]}"
     return ",".join(map(str, ranks))
+
+
+def tensor_header(tensor: torch.Tensor) -> torch.Tensor | None:
+    """dtype and shape as HEADER_LENGTH int64s; None for a tensor that cannot be described."""
+    if tensor.dim() > MAX_DIMS or tensor.dtype not in _DTYPE_CODES:
+        return None
+    header = torch.zeros(HEADER_LENGTH, dtype=torch.int64)
+    header[:2 + tensor.dim()] = torch.tensor([_DTYPE_CODES.index(tensor.dtype), tensor.dim(), *tensor.shape])
+    return header
+
+
+def header_meta(header: Sequence[int]) -> tuple[torch.dtype, tuple[int, ...]]:
+    """(dtype, shape) back from a header read as a list."""
+    return _DTYPE_CODES[header[0]], tuple(header[2:2 + header[1]])
 
 
 def chunk_sizes(rows: int, parts: int) -> list[int]:
@@ -69,6 +83,8 @@ class Comm:
         # the ranks evaluating the current cell when it runs on part of a cluster (None: all)
         self.running_ranks: tuple[int, ...] | None = None
         self._owns_world = False  # True once torch::distributed_init created the world here
+        # (src, tag) -> set once the latest receive from there has posted its data (see p2p)
+        self.receive_order: dict[tuple[int, int], object] = {}
 
     # --- the world ----------------------------------------------------------------------
 
@@ -136,7 +152,7 @@ class Comm:
         if backend and backend != self.backend:
             raise TclCommandError(f"the process group already uses the {self.backend} backend, not {backend}",
                                   "INIT")
-        how = "" if self._owns_world else " (by the cluster)"
+        how = " (by the cluster)" if not self._owns_world else " (single GPU)" if self.world_size == 1 else ""
         return (f"Distributed training initialized{how}: rank={self.rank}, world_size={self.world_size}, "
                 f"backend={self.backend}")
 
@@ -158,12 +174,14 @@ class Comm:
         """The group a collective names; "" is the world."""
         if name == "" or not self.is_multi_rank:
             return Group(name, tuple(range(self.world_size)))
-        try:
-            return self._groups[name]
-        except KeyError:
-            existing = " ".join(f'"{g}"' for g in ['', *self._groups])
-            raise TclCommandError(f'Unknown process group "{name}". Existing groups: {existing} '
-                                  '(create one with torch::distributed_new_group)', "GROUP") from None
+        if name not in self._groups:
+            raise self._unknown_group(name)
+        return self._groups[name]
+
+    def _unknown_group(self, name: str) -> TclCommandError:
+        existing = " ".join(f'"{g}"' for g in ['', *self._groups])
+        return TclCommandError(f'Unknown process group "{name}". Existing groups: {existing} '
+                               '(create one with torch::distributed_new_group)', "GROUP")
 
     def collective_group(self, name: str) -> Group:
         """The group of a collective, refused if some of its ranks are not running this cell
@@ -196,17 +214,23 @@ class Comm:
         if outside:
             raise TclCommandError(f"Rank {outside[0]} is outside the world (ranks "
                                   f"{format_ranks(range(self.world_size))})", "GROUP")
-        pg = dist.new_group(sorted(ranks)) if self.is_multi_rank else None
+        pg = dist.new_group(sorted(ranks), timeout=self._world_timeout()) if self.is_multi_rank else None
         group = Group(name, tuple(sorted(ranks)), pg)
         self._groups[name] = group
         return group
+
+    def _world_timeout(self) -> timedelta | None:
+        """The world's collective timeout, for its subgroups too (torch would give them 30 min)."""
+        try:
+            return dist.group.WORLD._get_backend(self.device).options._timeout
+        except (AttributeError, RuntimeError):
+            return None
 
     def destroy_group(self, name: str) -> None:
         if not name:
             raise TclCommandError("The world group cannot be destroyed", "GROUP")
         if name not in self._groups:
-            self.group(name)  # the unknown-group error, listing the groups that exist
-            raise TclCommandError(f'Unknown process group "{name}": it was never created here', "GROUP")
+            raise self._unknown_group(name)
         group = self._groups.pop(name)
         if group.pg is not None and self.rank in group.ranks:
             dist.destroy_process_group(group.pg)
@@ -230,14 +254,15 @@ class Comm:
         """
         members = len(group.ranks)
         slot = torch.zeros(_SLOT, dtype=torch.int64)
-        if failure is None and tensor is not None and (tensor.dim() > MAX_DIMS or tensor.dtype not in _DTYPE_CODES):
+        header = None if tensor is None else tensor_header(tensor)
+        if failure is None and tensor is not None and header is None:
             failure = (f"tensors of more than {MAX_DIMS} dimensions or of dtype {tensor.dtype} "
                        "cannot be communicated")
         if failure is not None or tensor is None:
             slot[0] = 1
         else:
-            values = [0, _OPS.index(op), arg, _DTYPE_CODES.index(tensor.dtype), tensor.dim(), *tensor.shape]
-            slot[:len(values)] = torch.tensor(values, dtype=torch.int64)
+            slot[1:3] = torch.tensor([_OPS.index(op), arg])
+            slot[3:] = header
         # an all-to-all of this rank's slot is an all-gather in one step (gloo's all_reduce takes 2(n-1))
         table = torch.empty(members * _SLOT, dtype=torch.int64, device=self.device)
         dist.all_to_all_single(table, slot.repeat(members).to(self.device), group=group.pg)
@@ -254,7 +279,7 @@ class Comm:
             raise TclCommandError(f"the ranks of {group.describe()} are not making the same call ({calls}): "
                                   "every member must call the same collective with the same rank argument",
                                   "MISMATCH")
-        return [PeerMeta(False, _DTYPE_CODES[row[3]], tuple(row[5:5 + row[4]])) for row in rows]
+        return [PeerMeta(*header_meta(row[3:])) for row in rows]
 
     def join_failed(self, group_name: str, message: str) -> None:
         """A rank whose arguments were bad still takes part in the agreement round, so the

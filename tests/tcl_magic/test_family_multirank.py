@@ -114,7 +114,8 @@ def test_barrier_names_the_ranks_it_synchronised(cluster):
     n = cluster.world_size
     assert values(cluster, "torch::distributed_barrier") == [f"Barrier synchronized: {n} ranks"] * n
     assert values(cluster, "torch::distributed_new_group g {0 1}; torch::distributedBarrier -group g") == \
-        ['Barrier synchronized: 2 ranks of group "g"'] * n
+        ['Barrier synchronized: 2 ranks of group "g"'] * 2 + [f'Barrier skipped: rank {r} is not in group "g"'
+                                                              for r in range(2, n)]
 
 
 def test_mismatched_shapes_are_an_error_on_every_rank(cluster):
@@ -189,6 +190,9 @@ def test_transfers_that_cannot_complete_are_refused(cluster):
     assert all(r.error.message == f"invalid src parameter: rank {n} is not in the world (ranks "
                f"{'0,1' if n == 2 else f'0-{n - 1}'})" for r in results)
     assert all(r.error.message == "Invalid work handle: nope" for r in on_all(cluster, "torch::distributed_wait nope"))
+    results = on_all(cluster, "torch::distributed_isend [torch::ones {1}] [expr {([torch::get_rank] + 1) % "
+                              "[torch::get_world_size]}] -1")
+    assert {r.error.message for r in results} == {"invalid tag parameter: -1 (a tag is an integer from 0 to 1073741823)"}
 
 
 def test_init_inside_a_cluster_reports_the_group_and_refuses_contradictions(cluster):
@@ -220,3 +224,58 @@ def test_groups_can_be_destroyed_and_created_again(cluster):
     err2 = 'Unknown process group "g". Existing groups: "" (create one with torch::distributed_new_group)'
     assert got[:2] == [f"{err1}|{err2}|0", f"{err1}|{err2}|1"]
     assert got[2:] == [f"{err1}|{err2}|"] * (n - 2)
+
+
+def test_a_receive_of_the_wrong_shape_is_an_error_and_the_rank_lives_on(cluster):
+    got = values(cluster, """
+        set r [torch::get_rank]
+        if {$r == 0} {
+            torch::distributed_send [torch::ones {4}] 1 3
+            set h [torch::distributed_isend [torch::ones {2 2} int32] 1 4]
+            torch::distributed_wait $h
+            torch::distributed_send [torch::full {2} 7.0] 1 5
+            return sent
+        } elseif {$r == 1} {
+            catch {torch::distributed_recv {3} 0 3} e1
+            set h [torch::distributed_irecv {2 2} 0 4]
+            catch {torch::distributed_wait $h} e2
+            set ok [torch::distributed_recv {2} 0 5]
+            return "$e1|$e2|[torch::tensor_to_list $ok]"
+        }
+        return idle""")
+    assert got[0] == "sent"
+    assert got[1] == (
+        "rank 0 sent a tensor of shape {4} float32 with tag 3, but this receive asked for {3} float32: the message "
+        "was consumed; receive with the sender's shape and dtype|"
+        "rank 0 sent a tensor of shape {2 2} int32 with tag 4, but this receive asked for {2 2} float32: the "
+        "message was consumed; receive with the sender's shape and dtype|7.0 7.0")
+
+
+def test_receives_from_one_source_and_tag_pair_up_with_messages_in_order(cluster):
+    got = values(cluster, """
+        set r [torch::get_rank]
+        if {$r == 0} {
+            foreach i {1 2 3} {lappend hs [torch::distributed_isend [torch::full [list $i] $i] 1 0]}
+            foreach h $hs {torch::distributed_wait $h}
+            return sent
+        } elseif {$r == 1} {
+            set a [torch::distributed_irecv {1} 0 0]
+            set b [torch::distributed_irecv {2} 0 0]
+            set c [torch::distributed_recv {3} 0 0]
+            return "[torch::tensor_to_list [torch::distributed_wait $a]]|[torch::tensor_to_list [torch::distributed_wait $b]]|[torch::tensor_to_list $c]"
+        }
+        return idle""")
+    assert got[:2] == ["sent", "1.0|2.0 2.0|3.0 3.0 3.0"]
+
+
+def test_a_rank_dependent_bad_root_fails_fast_on_every_rank(cluster):
+    """The last rank names a root outside the world; the others must not wait for it."""
+    n = cluster.world_size
+    results = on_all(cluster, "torch::distributed_broadcast [torch::ones {2}] "
+                              "[expr {[torch::get_rank] == [torch::get_world_size] - 1 ? 99 : 0}]")
+    assert results[-1].error.message == f"invalid root parameter: rank 99 is not in the world (ranks " \
+                                        f"{'0,1' if n == 2 else f'0-{n - 1}'})"
+    assert [r.error.message for r in results[:-1]] == [
+        f"not run: rank {n - 1} of the world (ranks {'0,1' if n == 2 else f'0-{n - 1}'}) reported an error "
+        "for this call (see that rank's output)"] * (n - 1)
+    assert values(cluster, "torch::distributed_barrier") == [f"Barrier synchronized: {n} ranks"] * n

@@ -24,6 +24,7 @@ def m(tcl):
     ("torch::distributedAllToAll -tensor $m -group any", "3 2|1.0 2.0 3.0 4.0 5.0 6.0"),
 ])
 def test_collectives_in_a_world_of_one(m, tcl, source, expected):
+    """As a world of one really would: a copy of the input, so a new handle."""
     tcl(f"set r [{source}]")
     assert tcl('return "[torch::tensor_shape $r]|[torch::tensor_to_list $r]"') == expected
     assert tcl("expr {$r ne $m}") == "1"  # a new handle, the input untouched
@@ -58,7 +59,8 @@ def test_world_queries_and_barrier_without_a_group(tcl):
     ("torch::distributed_init 0 1 127.0.0.1 29500 mpi", "Invalid backend parameter. Must be one of: gloo nccl."),
     ("torch::distributed_init -rank 0 -world_size 1 -masterAddr h -masterPort 0", "invalid master_port parameter"),
     ("torch::distributed_destroy", "Distributed not initialized"),
-    ("torch::distributed_destroy_group g", 'Unknown process group "g": it was never created here'),
+    ("torch::distributed_destroy_group g", 'Unknown process group "g". Existing groups: "" (create one with '
+                                           'torch::distributed_new_group)'),
     ("torch::distributed_destroy_group {}", "The world group cannot be destroyed"),
     ("torch::distributed_new_group {} {0}", 'Invalid name parameter: "" already means the world group'),
     ("torch::distributed_new_group g {0 x}", 'Invalid ranks parameter. Must be a list of integers. Got: "0 x"'),
@@ -92,6 +94,7 @@ def run_script(path: Path, source: str, *args: str) -> subprocess.Popen:
 def test_a_world_of_one_init_is_real_and_can_be_destroyed(tmp_path):
     script = f"""
         puts [torch::distributed_init 0 1 127.0.0.1 {free_port()}]
+        puts [torch::distributed_init 0 1 127.0.0.1]
         puts [torch::distributed_barrier]
         puts [torch::tensor_to_list [torch::distributed_all_reduce [torch::ones {{2}}]]]
         puts [torch::distributed_destroy]
@@ -99,7 +102,7 @@ def test_a_world_of_one_init_is_real_and_can_be_destroyed(tmp_path):
     process = run_script(tmp_path / "one.tcl", script)
     out, err = process.communicate(timeout=120)
     assert process.returncode == 0, err
-    assert out.splitlines() == ["Distributed training initialized (single GPU): rank=0, world_size=1, backend=gloo",
+    assert out.splitlines() == ["Distributed training initialized (single GPU): rank=0, world_size=1, backend=gloo"] * 2 + [
                                 "Barrier synchronized (single GPU)", "1.0 1.0", "Distributed training destroyed",
                                 "Distributed not initialized"]
 
@@ -128,3 +131,10 @@ def test_a_rendezvous_nobody_joins_times_out_with_a_clear_error(tmp_path):
     out, err = process.communicate(timeout=120)
     assert process.returncode == 1
     assert err.startswith(f"error: rendezvous at tcp://127.0.0.1:{port} for 2 rank(s) failed: ")
+
+
+def test_an_integer_mean_is_floating_point_in_a_world_of_one_as_on_a_cluster(tcl):
+    tcl("set i [torch::tensor_create {1 2 3} int32]")
+    assert tcl("torch::tensor_dtype [torch::distributed_all_reduce $i mean]") == "Float32"
+    assert tcl("torch::tensor_dtype [torch::distributed_reduce_scatter $i mean]") == "Float32"
+    assert tcl("torch::tensor_dtype [torch::distributed_all_reduce $i sum]") == "Int32"
