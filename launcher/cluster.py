@@ -113,6 +113,12 @@ class RankCluster:
         return bool(self._placements) and self._client is not None
 
     @property
+    def client(self):
+        """The ipyparallel Client of the running engines (for %%px beside %%torchtcl)."""
+        self._require_running()
+        return self._client
+
+    @property
     def local_pids(self) -> tuple[int, ...]:
         """Pids of this machine's controller, engines and their helper processes.
 

@@ -38,6 +38,10 @@ class PendingRun:
         """What each rank printed so far."""
         return {rank: ar.stdout or "" for rank, ar in self._pending.items()}
 
+    def stderr(self) -> dict[int, str]:
+        """What each rank wrote to its error stream so far."""
+        return {rank: ar.stderr or "" for rank, ar in self._pending.items()}
+
     def get(self, timeout: float | None = None) -> list:
         """Results in rank order; RankFailure if some ranks raised.
 

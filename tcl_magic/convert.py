@@ -142,3 +142,67 @@ def tensor_to_tcl(tensor: torch.Tensor) -> tuple:
 
 def scalar_to_tcl(value: float | int | bool) -> int | float:
     return int(value) if isinstance(value, bool) else value
+
+
+# --- Python values <-> Tcl variables (the -i/-o of %%torchtcl) -----------------------------
+#
+# A value crossing from the kernel to the ranks becomes a tensor (a Tcl variable holding a
+# handle) or, for text, a plain Tcl string; a Tcl variable coming back is a CPU tensor when
+# it holds a handle, else its text. An unsupported value names the direction and the type.
+
+_TO_TCL_SUPPORTED = "torch.Tensor, numpy.ndarray, int, float, bool, str, or a (nested) list of numbers"
+
+
+def _unsupported(name: str, value: object, why: str = "") -> ConversionError:
+    kind = f"{type(value).__module__}.{type(value).__qualname__}".removeprefix("builtins.")
+    detail = f" ({why})" if why else ""
+    return ConversionError(f"cannot send {name!r} of type {kind} from Python to Tcl (-i){detail}; "
+                           f"supported: {_TO_TCL_SUPPORTED}")
+
+
+@functools.singledispatch
+def python_to_tcl(value: object, name: str = "value") -> "torch.Tensor | str":
+    """A Python value as a rank will hold it: a CPU tensor (becomes a handle) or a string."""
+    raise _unsupported(name, value)
+
+
+@python_to_tcl.register
+def _(value: torch.Tensor, name: str = "value") -> torch.Tensor:
+    return value.detach().cpu()
+
+
+@python_to_tcl.register
+def _(value: np.ndarray, name: str = "value") -> torch.Tensor:
+    try:
+        return torch.from_numpy(np.ascontiguousarray(value).copy())
+    except TypeError as err:
+        raise _unsupported(name, value, f"numpy dtype {value.dtype} has no torch equivalent") from err
+
+
+@python_to_tcl.register(bool)
+@python_to_tcl.register(int)
+@python_to_tcl.register(float)
+def _(value, name: str = "value") -> torch.Tensor:
+    return torch.tensor(value)
+
+
+@python_to_tcl.register(list)
+@python_to_tcl.register(tuple)
+def _(value, name: str = "value") -> torch.Tensor:
+    try:
+        return torch.tensor(value)
+    except (TypeError, ValueError, RuntimeError) as err:
+        raise _unsupported(name, value, f"not a rectangular list of numbers: {str(err).splitlines()[0]}") from None
+
+
+@python_to_tcl.register
+def _(value: str, name: str = "value") -> str:
+    return value
+
+
+def tcl_variable_to_python(name: str, text: str, find_tensor: Callable[[str], "torch.Tensor | None"]):
+    """A Tcl variable's value for Python: the tensor its handle names (on the CPU), else its text."""
+    tensor = find_tensor(text)
+    if tensor is not None:
+        return tensor.detach().cpu().clone()
+    return text

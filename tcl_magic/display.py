@@ -5,10 +5,13 @@ every line with the ranks it came from, so output stays greppable.
 """
 from __future__ import annotations
 
-from typing import Callable, Hashable, Sequence, TypeVar
+import sys
+import time
+from dataclasses import dataclass
+from typing import Callable, Hashable, Iterable, Sequence, TypeVar
 
 from .comm import format_ranks
-from .results import CellResult
+from .results import CellResult, TensorSummary
 
 K = TypeVar("K", bound=Hashable)
 
@@ -52,3 +55,181 @@ def error_lines(results: Sequence[CellResult]) -> list[str]:
 
 def failed_ranks(results: Sequence[CellResult]) -> list[int]:
     return [r.rank for r in results if not r.ok]
+
+
+# --- results and tensor tables, for the notebook front end --------------------------------
+
+def stream_lines(results: Sequence[CellResult], stream: str) -> list[str]:
+    """One stream's distinct text once, labelled with its ranks (stdout alike even if stderr differs)."""
+    lines = []
+    for ranks, text in group_by(results, lambda r: r.text(stream)):
+        lines += labelled_lines(rank_label(ranks), text)
+    return lines
+
+
+def result_lines(results: Sequence[CellResult]) -> list[str]:
+    """Each distinct value of a cell's last command once, labelled with its ranks."""
+    lines = []
+    for ranks, value in group_by([r for r in results if r.ok], lambda r: r.result):
+        if value != "":
+            lines += labelled_lines(rank_label(ranks), value)
+    return lines
+
+
+def format_shape(shape: Sequence[int]) -> str:
+    return "x".join(str(d) for d in shape) if shape else "scalar"
+
+
+def format_bytes(count: int) -> str:
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if count < 1024 or unit == "GiB":
+            return f"{count} B" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} TiB"  # pragma: no cover
+
+
+def format_tensor(summary: TensorSummary | None) -> str:
+    """One cell of the per-rank table: shape, dtype, device, size."""
+    if summary is None:
+        return "-"
+    return f"{format_shape(summary.shape)} {summary.dtype} {summary.device} {format_bytes(summary.nbytes)}"
+
+
+@dataclass
+class TableRow:
+    variable: str
+    cells: dict[int, TensorSummary | None]  # rank -> what the variable holds there
+
+    @property
+    def differs(self) -> bool:
+        """True when ranks hold different shapes, or some rank does not hold it at all."""
+        return len({None if s is None else s.shape for s in self.cells.values()}) > 1
+
+
+@dataclass
+class TensorTable:
+    """The tensor variables of a cell, one column per rank; what the widget and the text draw."""
+
+    ranks: list[int]
+    rows: list[TableRow]
+    labels: list[str]  # column titles: "rank 0", ... or "kernel"
+
+    def text(self) -> str:
+        """The plain-text form: aligned columns, a `*` on rows whose shape differs across ranks."""
+        if not self.rows:
+            return ""
+        header = ["variable"] + self.labels
+        body = [[row.variable + (" *" if row.differs else "")] + [format_tensor(row.cells[r]) for r in self.ranks]
+                for row in self.rows]
+        widths = [max(len(line[i]) for line in [header] + body) for i in range(len(header))]
+        lines = ["  ".join(cell.ljust(w) for cell, w in zip(line, widths)).rstrip() for line in [header] + body]
+        if any(row.differs for row in self.rows):
+            lines.append("* shape differs across ranks")
+        return "\n".join(lines)
+
+
+def tensor_table(results: Sequence[CellResult], variables: Iterable[str] | None = None,
+                 labels: list[str] | None = None) -> TensorTable:
+    """The table of `variables` (all tensor variables when None), sorted by name."""
+    by_rank = {r.rank: {s.variable: s for s in r.tensors} for r in results}
+    names = set().union(*by_rank.values()) if by_rank else set()
+    if variables is not None:
+        names &= set(variables)
+    ranks = [r.rank for r in results]
+    rows = [TableRow(name, {rank: by_rank[rank].get(name) for rank in ranks}) for name in sorted(names)]
+    return TensorTable(ranks, rows, labels or [f"rank {r}" for r in ranks])
+
+
+@dataclass
+class ScatterPicture:
+    """Which rows of `source` (as held on `source_rank`) each rank holds in `chunk`."""
+
+    source: str
+    source_summary: TensorSummary
+    chunk: str
+    spans: dict[int, tuple[int, int]]  # rank -> (first row, stop row)
+
+    def text(self, width: int = 40) -> str:
+        rows = self.source_summary.shape[0]
+        scale = min(1.0, width / rows) if rows else 1.0
+        lines = [f"rows of {self.source} ({format_shape(self.source_summary.shape)} "
+                 f"{self.source_summary.dtype}) held in {self.chunk}:"]
+        label_width = max(len(f"rank {r}") for r in self.spans)
+        for rank, (start, stop) in self.spans.items():
+            where = f"rows {start}-{stop - 1}" if stop - start > 1 else f"row {start}" if stop > start else "no rows"
+            bar = "".join("#" if start <= int(i / scale) < stop else "." for i in range(max(1, round(rows * scale))))
+            lines.append(f"  {f'rank {rank}'.ljust(label_width)}  {where.ljust(12)} {bar}")
+        return "\n".join(lines)
+
+
+def find_scatters(table: TensorTable, everything: TensorTable) -> list[ScatterPicture]:
+    """Rows of the table that look like the chunks of a scatter of another variable.
+
+    A chunk variable holds, across the ranks, row counts that add up to the rows of a
+    source variable with the same trailing shape and dtype, and at least two ranks hold
+    rows without all holding the whole source (a broadcast).
+    """
+    pictures = []
+    for row in table.rows:
+        chunks = row.cells
+        if len(chunks) < 2 or any(s is None or not s.shape for s in chunks.values()):
+            continue
+        trailing = {s.shape[1:] for s in chunks.values()}
+        dtypes = {s.dtype for s in chunks.values()}
+        counts = [s.shape[0] for s in chunks.values()]
+        if len(trailing) != 1 or len(dtypes) != 1 or sum(1 for c in counts if c) < 2:
+            continue
+        source = _source_of(row, (sum(counts),) + trailing.pop(), dtypes.pop(), everything)
+        if source is not None:
+            spans, start = {}, 0
+            for rank, summary in chunks.items():
+                spans[rank] = (start, start + summary.shape[0])
+                start += summary.shape[0]
+            pictures.append(ScatterPicture(source[0], source[1], row.variable, spans))
+    return pictures
+
+
+def _source_of(chunk: TableRow, shape: tuple, dtype: str, everything: TensorTable) -> tuple | None:
+    """The oldest matching tensor (lowest handle number): the original, not a later copy of it."""
+    candidates = [(_handle_number(summary.handle), row.variable, summary)
+                  for row in everything.rows if row.variable != chunk.variable
+                  for summary in row.cells.values()
+                  if summary is not None and summary.shape == shape and summary.dtype == dtype]
+    return min(candidates, key=lambda c: (c[0], c[1]))[1:] if candidates else None
+
+
+def _handle_number(handle: str) -> int:
+    digits = handle.lstrip("abcdefghijklmnopqrstuvwxyz_")
+    return int(digits) if digits.isdigit() else 1 << 62
+
+
+# --- live output of a long cell ---------------------------------------------------------
+
+class LiveOutput:
+    """What ranks print while a long cell runs, labelled by rank, replaced by the grouped view."""
+
+    def __init__(self, pending, after: float | None, can_clear: bool):
+        self.pending, self.after, self.can_clear = pending, after, can_clear
+        self.started = time.monotonic()
+        self.seen: dict[tuple[int, str], int] = {}
+        self.shown = False
+
+    def feed(self) -> None:
+        if self.after is None or time.monotonic() - self.started < self.after:
+            return
+        for stream, texts in (("stdout", self.pending.stdout()), ("stderr", self.pending.stderr())):
+            for rank, text in texts.items():
+                done = self.seen.get((rank, stream), 0)
+                complete = text.rfind("\n", done) + 1
+                if complete > done:
+                    for line in text[done:complete].splitlines():
+                        print(f"[rank {rank}] {line}", file=sys.stderr if stream == "stderr" else sys.stdout)
+                    self.seen[(rank, stream)] = complete
+                    self.shown = True
+        sys.stdout.flush()
+
+    def finish(self) -> None:
+        if self.shown and self.can_clear:  # a Jupyter front end: the grouped view replaces these lines
+            from IPython.display import clear_output
+            clear_output(wait=True)
+

@@ -1,16 +1,28 @@
 """What runs on every rank: one persistent TclSession per process, fed source text.
 
 The launcher runs `run_tcl` on each rank; it knows nothing about Tcl, and this module is
-the only thing it is handed.
+the only thing it is handed. The notebook front end also sends `set_inputs` and
+`fetch_outputs` (the -i/-o of `%%torchtcl`) and `reset_session`.
 """
 from __future__ import annotations
 
+import contextlib
+import ctypes
+import os
+import signal
+import socket
 import sys
+import threading
+from typing import Any, Iterator
 
-from .results import CellResult
+from . import convert
+from .results import CellResult, TclErrorInfo
 from .session import TclSession
 
 _session: TclSession | None = None
+
+INTERRUPTED = "interrupted (the cell was stopped by a keyboard interrupt; the session is intact)"
+TCL_CANCEL_UNWIND = 0x100000  # tcl.h: the cancel goes through `catch` up to the top level
 
 
 def rank_session() -> TclSession:
@@ -34,15 +46,156 @@ def run_tcl(source: str, script_name: str | None = None, argv: list[str] | None 
 
     `running_ranks` names the ranks evaluating this source when it runs on part of the
     cluster, so that collectives that would need the others are refused instead of hanging.
+    An interrupt (SIGINT, see `RankCluster.interrupt_ranks`) ends the evaluation with the
+    error "interrupted", and the session stays usable.
     """
     session = rank_session()
     if argv is not None:
         session.set_script_args(script_name or "", argv)
     session.comm.running_ranks = tuple(running_ranks) if running_ranks is not None else None
     try:
-        return session.eval(source, script_name=script_name)
+        return eval_interruptible(session, source, script_name)
     finally:
         session.comm.running_ranks = None
+
+
+def eval_interruptible(session: TclSession, source: str, script_name: str | None = None) -> CellResult:
+    """`session.eval`, but Ctrl-C (SIGINT) stops even a pure Tcl loop and reports "interrupted"."""
+    written: list[tuple[str, str]] = []
+    hook = session.on_output
+
+    def keep(stream: str, text: str) -> None:
+        written.append((stream, text))
+        if hook is not None:
+            hook(stream, text)
+
+    session.on_output = keep
+    cancelled = {"by_sigint": False}
+    try:
+        with _cancel_on_sigint(session, cancelled):
+            result = session.eval(source, script_name=script_name)
+        if not cancelled["by_sigint"]:
+            return result
+    except KeyboardInterrupt:
+        pass
+    except Exception:  # a Tcl cancel that escaped `catch` surfaces as TclError
+        if not cancelled["by_sigint"]:
+            raise
+    finally:
+        session.on_output = hook
+    return _interrupted_result(session, written)
+
+
+def _interrupted_result(session: TclSession, written: list[tuple[str, str]]) -> CellResult:
+    output: list[tuple[str, str]] = []
+    for stream, text in written:  # runs of one stream, as session.eval reports them
+        if output and output[-1][0] == stream:
+            output[-1] = (stream, output[-1][1] + text)
+        else:
+            output.append((stream, text))
+    message = INTERRUPTED
+    try:
+        tensors = session.tensor_summaries()
+    except (Exception, KeyboardInterrupt):
+        tensors = []
+    return CellResult(rank=session.comm.rank, output=output, tensors=tensors,
+                      error=TclErrorInfo(message, message, "TORCHTCL INTERRUPTED"))
+
+
+@contextlib.contextmanager
+def _cancel_on_sigint(session: TclSession, cancelled: dict) -> Iterator[None]:
+    """Cancel the running Tcl evaluation when SIGINT arrives.
+
+    Python runs its own signal handler only between bytecodes, never inside a Tcl loop
+    that calls no torch:: command; the C-level wakeup fd, though, is written at once, so
+    a watcher thread reads it and asks Tcl to unwind (Tcl_CancelEval is thread-safe).
+    """
+    cancel = _tcl_api()
+    if cancel is None or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    reader, writer = socket.socketpair()
+    writer.setblocking(False)
+    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    address = session.tcl.interpaddr()
+    state = {"running": True}
+    cancelled["by_sigint"] = False
+    lock = threading.Lock()
+
+    def watch() -> None:
+        while True:
+            try:
+                data = reader.recv(64)
+            except OSError:
+                return
+            if not data:
+                return
+            if previous != -1:  # whoever listened before (an event loop) still hears it
+                with contextlib.suppress(OSError):
+                    os.write(previous, data)
+            with lock:
+                if signal.SIGINT in data:
+                    cancelled["by_sigint"] = True
+                if signal.SIGINT in data and state["running"]:
+                    cancel.Tcl_CancelEval(address, None, None, TCL_CANCEL_UNWIND)
+
+    watcher = threading.Thread(target=watch, name="tcl-interrupt", daemon=True)
+    watcher.start()
+    try:
+        yield
+    finally:
+        signal.set_wakeup_fd(previous)
+        with lock:
+            state["running"] = False
+        writer.close()
+        watcher.join(1.0)
+        reader.close()
+        cancel.TclResetCancellation(address, 1)  # a cancel that came after the end is dropped
+
+
+_TCL_API: list = []
+
+
+def _tcl_api() -> Any:
+    """libtcl's cancel entry points, through the library _tkinter is linked against."""
+    if not _TCL_API:
+        try:
+            import _tkinter
+            lib = ctypes.CDLL(_tkinter.__file__)
+            lib.Tcl_CancelEval.argtypes = [ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_int]
+            lib.TclResetCancellation.argtypes = [ctypes.c_void_p, ctypes.c_int]
+            _TCL_API.append(lib)
+        except (OSError, AttributeError, ImportError):
+            _TCL_API.append(None)
+    return _TCL_API[0]
+
+
+def set_inputs(values: dict[str, Any], session: TclSession | None = None) -> list[str]:
+    """Set Tcl variables from Python values (the -i of `%%torchtcl`); tensors become handles."""
+    session = session or rank_session()
+    device = session.comm.device
+    for name, value in values.items():
+        if hasattr(value, "to") and device.type != "cpu":  # a tensor: onto this rank's GPU
+            value = value.to(device)
+        session.set_variable(name, value)
+    return list(values)
+
+
+def fetch_outputs(names: list[str], session: TclSession | None = None) -> dict[str, Any]:
+    """Tcl variables as Python values (the -o of `%%torchtcl`): handles come back as CPU tensors."""
+    session = session or rank_session()
+    return {name: convert.tcl_variable_to_python(name, _read_variable(session, name), session.handles.find)
+            for name in names}
+
+
+def _read_variable(session: TclSession, name: str) -> str:
+    if session.tcl.call("array", "exists", name):
+        raise convert.ConversionError(f"cannot bring Tcl array variable {name!r} to Python (-o): "
+                                      "only scalar variables (a tensor handle or a value) can be brought back")
+    if not int(session.tcl.call("info", "exists", name)):
+        raise convert.ConversionError(f"cannot bring Tcl variable {name!r} to Python (-o): "
+                                      f"rank {session.comm.rank} has no such variable; set it in the cell first")
+    return session.tcl.eval(f"set {{::{name}}}")  # the string form, as Tcl code sees it
 
 
 def reset_session() -> None:

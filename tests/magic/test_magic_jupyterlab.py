@@ -1,0 +1,174 @@
+"""The tutorial in a real JupyterLab, in headless Chromium: run all, see the widget table.
+
+Needs Debian's chromium and chromium-driver (`.ci/run` installs them); when they are
+missing the test installs them with apt-get as root, or fails saying how to get them.
+The screenshot is kept in artifacts/jupyterlab_01_scatter.png.
+"""
+import json
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from pathlib import Path
+
+import psutil
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
+ARTIFACT = ROOT / "artifacts" / "jupyterlab_01_scatter.png"
+
+
+def ensure_chromium() -> None:
+    if os.path.exists(CHROMIUM) and os.path.exists(CHROMEDRIVER):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        pytest.fail("this test needs Debian's chromium and chromium-driver: "
+                    "apt-get install -y chromium chromium-driver (as root)")
+    subprocess.run(["apt-get", "update"], check=True, capture_output=True)
+    subprocess.run(["apt-get", "install", "-y", "chromium", "chromium-driver"], check=True, capture_output=True)
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+@pytest.fixture
+def lab(tmp_path):
+    """A JupyterLab server on localhost serving a copy of the tutorial; stopped with its kernels."""
+    work = tmp_path / "notebooks"
+    work.mkdir()
+    shutil.copy(ROOT / "notebooks" / "01_scatter.ipynb", work)
+    settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
+    settings.mkdir(parents=True)
+    (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    port, token = free_port(), secrets.token_hex(16)
+    env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+               PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
+    server = subprocess.Popen(
+        [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
+         f"--IdentityProvider.token={token}", f"--ServerApp.root_dir={work}", "--ServerApp.port_retries=0"] + (["--allow-root"] if os.geteuid() == 0 else []),
+        env=env, stdout=subprocess.DEVNULL, stderr=open(tmp_path / "lab.log", "w"))
+    base = f"http://127.0.0.1:{port}"
+    try:
+        for _ in range(600):
+            try:
+                urllib.request.urlopen(f"{base}/api/status?token={token}", timeout=1)
+                break
+            except OSError:
+                if server.poll() is not None:
+                    pytest.fail(f"jupyter lab exited: {(tmp_path / 'lab.log').read_text()[-2000:]}")
+                time.sleep(0.1)
+        yield base, token, server
+    finally:
+        stop_with_descendants(server)
+
+
+def stop_with_descendants(server: subprocess.Popen) -> None:
+    """SIGTERM the server (it shuts its kernels down, which stop their ranks); kill what is left."""
+    try:
+        family = psutil.Process(server.pid).children(recursive=True)
+    except psutil.Error:
+        family = []
+    server.terminate()
+    try:
+        server.wait(60)
+    except subprocess.TimeoutExpired:
+        server.kill()
+    gone, alive = psutil.wait_procs(family, timeout=60)
+    for process in alive:
+        process.kill()
+    assert not alive, f"processes left behind by the kernel: {[p.pid for p in alive]}"
+
+
+@pytest.fixture
+def browser():
+    ensure_chromium()
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    options = webdriver.ChromeOptions()
+    options.binary_location = CHROMIUM
+    for flag in ("--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update", "--disable-sync",
+                 "--disable-dev-shm-usage", "--window-size=1400,2000"):
+        options.add_argument(flag)
+    profile = Path(os.environ.get("TMPDIR", "/tmp")) / f"chromium-profile-{secrets.token_hex(4)}"
+    options.add_argument(f"--user-data-dir={profile}")
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
+    try:
+        yield driver
+    finally:
+        driver.quit()
+        shutil.rmtree(profile, ignore_errors=True)
+
+
+def wait_for(driver, script: str, what: str, timeout_s: float = 180):
+    """Poll a JavaScript expression until it is truthy; fail naming what never appeared."""
+    end = time.monotonic() + timeout_s
+    while time.monotonic() < end:
+        driver.execute_script(ACCEPT_DIALOG)
+        value = driver.execute_script(script)
+        if value:
+            return value
+        time.sleep(0.25)
+    driver.save_screenshot(str(ARTIFACT))
+    pytest.fail(f"{what} did not appear in JupyterLab (screenshot: {ARTIFACT})")
+
+
+ACCEPT_DIALOG = """
+const button = document.querySelector('.jp-Dialog .jp-Dialog-button.jp-mod-accept');
+if (button) button.click();  // "Select Kernel" offers the notebook's python3
+"""
+
+FIRST_TABLE = """
+const picture = document.querySelector('.jp-OutputArea .torchtcl-scatter');
+const grid = picture && picture.parentElement.querySelector('.torchtcl-table');
+if (!grid) return null;
+grid.scrollIntoView();
+return Array.from(grid.querySelectorAll('.widget-html-content > div')).map(d => d.innerText.trim());
+"""
+
+PROMPTS = """
+return Array.from(document.querySelectorAll('.jp-CodeCell')).map(
+    c => (c.querySelector('.jp-InputPrompt') || {}).innerText || '');
+"""
+
+
+def test_run_all_in_jupyterlab_draws_the_shape_table_and_stops_at_the_failing_cell(lab, browser):
+    from selenium.webdriver.common.by import By
+
+    base, token, _ = lab
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    browser.get(f"{base}/lab/tree/01_scatter.ipynb?token={token}")
+    wait_for(browser, "return document.querySelector('.jp-Notebook .jp-CodeCell') !== null", "the notebook")
+    wait_for(browser, "return !document.querySelector('.jp-Dialog') && "
+             "Array.from(document.querySelectorAll('.jp-StatusBar-TextItem')).some(e => e.innerText.includes('Idle'))",
+             "an idle kernel", timeout_s=120)
+    for label in ("Run", "Run All Cells"):
+        item = f"//*[contains(@class,'lm-MenuBar-itemLabel') or contains(@class,'lm-Menu-itemLabel')][text()='{label}']"
+        wait_for(browser, f"return document.evaluate(\"{item}\", document, null, 9, null).singleNodeValue",
+                 f"the menu item {label!r}")
+        browser.find_element(By.XPATH, item).click()
+    # the saved outputs carry no live widget models: a drawn table means the cell ran here
+    cells = wait_for(browser, FIRST_TABLE, "the tensor table with the scatter picture")
+    time.sleep(0.5)  # let the scroll paint before the screenshot
+    browser.save_screenshot(str(ARTIFACT))
+    header, rows = cells[:5], [cells[i:i + 5] for i in range(5, len(cells), 5)]
+    assert header == ["variable", "rank 0", "rank 1", "rank 2", "rank 3"]
+    shapes = {row[0].split()[0]: [cell.split()[0] for cell in row[1:]] for row in rows}
+    assert shapes == {"chunk": ["3x3", "3x3", "2x3", "2x3"], "data": ["10x3"] * 4}
+    # "run all" stopped at the first failing cell (--ranks 0,2 scatter): later cells never ran
+    prompts = wait_for(browser, "const p = " + PROMPTS.strip().removeprefix("return ") +
+                       " return p.every(x => !x.includes('*')) && p", "the end of the run")
+    failing = next(i for i, p in enumerate(prompts) if i > 0 and "torchtcl --ranks" in
+                   browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell")[i].text)
+    assert all(p.strip() in ("[ ]:", "") for p in prompts[failing + 1:]), prompts
+    error_text = browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell")[failing].text
+    assert "TclCellError: Tcl error on ranks 0,2" in error_text
