@@ -198,9 +198,6 @@ class Comm:
                     "group, or use a group of running ranks", "SUBSET")
         return group
 
-    def group_names(self) -> list[str]:
-        return list(self._groups)
-
     def new_group(self, name: str, ranks: Sequence[int]) -> Group:
         """Collective over the whole world, like torch's new_group: every rank must call it."""
         if self.running_ranks is not None and self.is_multi_rank:
