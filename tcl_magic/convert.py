@@ -89,6 +89,17 @@ def bool_from_tcl(text: str) -> bool:
     raise ConversionError("Must be a boolean (1, 0, true, false).")
 
 
+def ranks_from_tcl(text: str, split: SplitList) -> list[int]:
+    """A Tcl list of distinct ranks >= 0 (a group's members)."""
+    try:
+        ranks = [int(item) for item in split(text)]
+    except ValueError:
+        raise ConversionError("Must be a list of integers.") from None
+    if not ranks or min(ranks) < 0 or len(set(ranks)) != len(ranks):
+        raise ConversionError("Must be a non-empty list of distinct ranks >= 0.")
+    return ranks
+
+
 def shape_from_tcl(text: str, split: SplitList, allow_inferred: bool = False) -> tuple[int, ...]:
     """A Tcl list of non-negative integers (one -1 allowed where a size can be inferred)."""
     try:

@@ -82,6 +82,7 @@ DEVICE = ParamType("device", lambda text, ctx: convert.device_from_tcl(text))
 SHAPE = ParamType("shape", lambda text, ctx: convert.shape_from_tcl(text, ctx.split_list))
 SHAPE_INFERRED = ParamType(
     "shape", lambda text, ctx: convert.shape_from_tcl(text, ctx.split_list, allow_inferred=True))
+RANKS = ParamType("ranks", lambda text, ctx: convert.ranks_from_tcl(text, ctx.split_list))
 DATA = ParamType("list", lambda text, ctx: convert.data_from_tcl(text, ctx.split_list))
 TENSOR = ParamType("tensor", _tensor)
 TENSOR_OR_NUMBER = ParamType("tensor|number", _tensor_or_number)

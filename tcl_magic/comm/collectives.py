@@ -13,10 +13,10 @@ import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError
-from .world import Comm, Group, PeerMeta, chunk_sizes
+from .world import REDUCE_NAMES, Comm, Group, PeerMeta, chunk_sizes
 
-REDUCE_OPS = {"sum": dist.ReduceOp.SUM, "mean": dist.ReduceOp.SUM, "max": dist.ReduceOp.MAX,
-              "min": dist.ReduceOp.MIN, "product": dist.ReduceOp.PRODUCT}
+REDUCE_OPS = dict(zip(REDUCE_NAMES, (dist.ReduceOp.SUM, dist.ReduceOp.SUM, dist.ReduceOp.MAX,
+                                     dist.ReduceOp.MIN, dist.ReduceOp.PRODUCT)))
 
 
 def _split_refusal(tensor: torch.Tensor, group: Group, what: str) -> str | None:
@@ -197,7 +197,7 @@ def barrier(comm: Comm, group_name: str) -> str:
 
 
 def _op_code(op: str) -> int:
-    return list(REDUCE_OPS).index(op)
+    return REDUCE_NAMES.index(op)
 
 
 def _finish_mean(result: torch.Tensor, op: str, members: int) -> torch.Tensor:

@@ -9,6 +9,7 @@ collectives behave as they really would in a world of one process.
 """
 from __future__ import annotations
 
+import zlib
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Sequence
@@ -21,7 +22,10 @@ from ..errors import TclCommandError
 MAX_DIMS = 10
 _DTYPE_CODES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32,
                 torch.int64, torch.int8, torch.uint8, torch.bool)
-_OPS = ("barrier", "scatter", "gather", "broadcast", "all_reduce", "reduce_scatter", "all_to_all")
+_OPS = ("barrier", "scatter", "gather", "broadcast", "all_reduce", "reduce_scatter", "all_to_all", "new_group")
+# what the integer argument of each call in the agreement round means, for error messages
+_ARG_LABELS = {"scatter": "src", "gather": "dst", "broadcast": "root", "all_reduce": "op", "reduce_scatter": "op"}
+REDUCE_NAMES = ("sum", "mean", "max", "min", "product")
 HEADER_LENGTH = 2 + MAX_DIMS  # dtype code, ndim, dims...: a tensor's metadata on the wire
 _SLOT = 3 + HEADER_LENGTH  # status, op code, op argument, then the header
 
@@ -204,15 +208,28 @@ class Comm:
             raise TclCommandError(f"torch::distributed_new_group is collective over the whole world: every rank "
                                   f"must call it, and this cell runs on ranks {format_ranks(self.running_ranks)} "
                                   "only. Create groups in a cell that runs on every rank", "SUBSET")
+        ranks = tuple(sorted(ranks))
+        refusal = None
         if name in self._groups:
-            raise TclCommandError(f'Process group "{name}" already exists: choose another name '
-                                  'or destroy it first with torch::distributed_destroy_group', "GROUP")
-        outside = [r for r in ranks if r >= self.world_size]
-        if outside:
-            raise TclCommandError(f"Rank {outside[0]} is outside the world (ranks "
-                                  f"{format_ranks(range(self.world_size))})", "GROUP")
-        pg = dist.new_group(sorted(ranks), timeout=self._world_timeout()) if self.is_multi_rank else None
-        group = Group(name, tuple(sorted(ranks)), pg)
+            refusal = TclCommandError(f'Process group "{name}" already exists: choose another name '
+                                      'or destroy it first with torch::distributed_destroy_group', "GROUP")
+        elif ranks[-1] >= self.world_size:
+            outside = next(r for r in ranks if r >= self.world_size)
+            refusal = TclCommandError(f"Rank {outside} is outside the world (ranks "
+                                      f"{format_ranks(range(self.world_size))})", "GROUP")
+        if not self.is_multi_rank:
+            if refusal:
+                raise refusal
+            self._groups[name] = Group(name, ranks)
+            return self._groups[name]
+        # every rank checks that all of them create the same group, and fails at once if not
+        world = self.group("")
+        if refusal:
+            self.join_failed("", str(refusal))
+            raise refusal
+        self.agree(world, torch.zeros(0), "new_group", zlib.crc32(repr((name, ranks)).encode()))
+        pg = dist.new_group(list(ranks), timeout=self._world_timeout())
+        group = Group(name, ranks, pg)
         self._groups[name] = group
         return group
 
@@ -272,10 +289,7 @@ class Comm:
                                   f"{format_ranks(failed)} of {group.describe()} reported an error "
                                   "for this call (see that rank's output)", "PEER")
         if len({(row[1], row[2]) for row in rows}) > 1:
-            calls = ", ".join(f"rank {r}: {_OPS[row[1]]} {row[2]}" for r, row in zip(group.ranks, rows))
-            raise TclCommandError(f"the ranks of {group.describe()} are not making the same call ({calls}): "
-                                  "every member must call the same collective with the same rank argument",
-                                  "MISMATCH")
+            raise TclCommandError(_mismatch(group, rows), "MISMATCH")
         return [PeerMeta(*header_meta(row[3:])) for row in rows]
 
     def join_failed(self, group_name: str, message: str) -> None:
@@ -303,3 +317,26 @@ class Comm:
         if ops:
             for work in dist.batch_isend_irecv(ops):
                 work.wait()
+
+
+def _mismatch(group: Group, rows: list[list[int]]) -> str:
+    """Which rank asked for what, when the ranks of an agreement round disagree."""
+    if {row[1] for row in rows} == {_OPS.index("new_group")}:
+        by_call: dict[int, list[int]] = {}
+        for rank, row in zip(group.ranks, rows):
+            by_call.setdefault(row[2], []).append(rank)
+        sets = ", ".join(f"rank{'s' if len(ranks) > 1 else ''} {format_ranks(ranks)} passed {'ABCDEFGH'[i % 8]}"
+                         for i, ranks in enumerate(by_call.values()))
+        return (f"the ranks called torch::distributed_new_group with different names or ranks ({sets}): "
+                "every rank must create the same group, with the same name and ranks")
+    calls = ", ".join(f"rank {rank}: {_call(row)}" for rank, row in zip(group.ranks, rows))
+    return (f"the ranks of {group.describe()} are not making the same call ({calls}): every member must "
+            "call the same collective with the same arguments")
+
+
+def _call(row: list[int]) -> str:
+    op, arg = _OPS[row[1]], row[2]
+    label = _ARG_LABELS.get(op)
+    if label is None:
+        return op
+    return f"{op} {label}={REDUCE_NAMES[arg] if label == 'op' else arg}"

@@ -9,7 +9,7 @@ import torch
 
 from ..comm import collectives, p2p
 from ..errors import TclCommandError
-from ..spec import DTYPE, INT, NUMBER, SHAPE, STRING, TENSOR, Param, choice, command
+from ..spec import DTYPE, INT, NUMBER, RANKS, SHAPE, STRING, TENSOR, Param, choice, command
 
 _GROUP = Param("group", STRING, "", help='process group name ("" = the world)')
 _TAG = Param("tag", INT, 0, help="message tag: a receive only matches a send with the same tag")
@@ -52,24 +52,12 @@ def distributed_destroy(ctx):
     return ctx.comm.destroy()
 
 
-def _rank_list(text: str, ctx) -> list[int]:
-    try:
-        ranks = [int(word) for word in ctx.split_list(text)]
-    except ValueError:
-        raise TclCommandError(f'Invalid ranks parameter. Must be a list of integers. Got: "{text}"',
-                              "VALUE") from None
-    if not ranks or min(ranks) < 0 or len(set(ranks)) != len(ranks):
-        raise TclCommandError(f'Invalid ranks parameter. Must be a non-empty list of distinct ranks >= 0. '
-                              f'Got: "{text}"', "VALUE")
-    return ranks
-
-
-@command("distributed_new_group", Param("name", STRING), Param("ranks", STRING))
+@command("distributed_new_group", Param("name", STRING), Param("ranks", RANKS))
 def distributed_new_group(ctx, name, ranks):
     """Create a named group; collective over the world, like torch's new_group."""
     if not name:
         raise TclCommandError('Invalid name parameter: "" already means the world group', "VALUE")
-    ctx.comm.new_group(name, _rank_list(ranks, ctx))
+    ctx.comm.new_group(name, ranks)
     return name
 
 

@@ -279,3 +279,17 @@ def test_a_rank_dependent_bad_root_fails_fast_on_every_rank(cluster):
         f"not run: rank {n - 1} of the world (ranks {'0,1' if n == 2 else f'0-{n - 1}'}) reported an error "
         "for this call (see that rank's output)"] * (n - 1)
     assert values(cluster, "torch::distributed_barrier") == [f"Barrier synchronized: {n} ranks"] * n
+
+
+def test_ranks_creating_different_groups_fail_at_once_and_the_world_goes_on(cluster):
+    n = cluster.world_size
+    results = on_all(cluster, "torch::distributed_new_group g [expr {[torch::get_rank] == 0 ? {0 1} : {0}}]")
+    others = "ranks 1,2 passed B" if n == 3 else "ranks 1-3 passed B" if n == 4 else "rank 1 passed B"
+    assert {r.error.message for r in results} == {
+        f"the ranks called torch::distributed_new_group with different names or ranks (rank 0 passed A, {others}): "
+        "every rank must create the same group, with the same name and ranks"}
+    results = on_all(cluster, "torch::distributed_new_group h [expr {[torch::get_rank] == 1 ? {0 9} : {0 1}}]")
+    assert results[1].error.message == f"Rank 9 is outside the world (ranks {'0,1' if n == 2 else f'0-{n - 1}'})"
+    assert all(r.error.message.startswith("not run: rank 1 of the world") for i, r in enumerate(results) if i != 1)
+    assert values(cluster, "torch::distributed_new_group g {0 1}; torch::distributed_barrier g")[:2] == \
+        ['Barrier synchronized: 2 ranks of group "g"'] * 2

@@ -65,6 +65,7 @@ def test_world_queries_and_barrier_without_a_group(tcl):
     ("torch::distributed_new_group {} {0}", 'Invalid name parameter: "" already means the world group'),
     ("torch::distributed_new_group g {0 x}", 'Invalid ranks parameter. Must be a list of integers. Got: "0 x"'),
     ("torch::distributed_new_group g {0 0}", "Invalid ranks parameter. Must be a non-empty list of distinct"),
+    ("torch::distributed_new_group -name g -ranks {0 x}", 'Invalid -ranks parameter. Must be a list of integers. Got: "0 x"'),
     ("torch::distributed_new_group g {3}", "Rank 3 is outside the world (ranks 0)"),
 ])
 def test_errors_of_the_family(tcl, tcl_error, source, message):

@@ -92,7 +92,7 @@ def test_a_mistake_on_one_rank_fails_fast_on_every_rank(cluster):
 def test_ranks_that_name_different_sources_get_an_error_not_a_hang(cluster):
     results = on_all(cluster, "torch::distributed_scatter [torch::ones {4}] [torch::get_rank]")
     for r in results:
-        assert "are not making the same call (rank 0: scatter 0, rank 1: scatter 1" in r.error.message
+        assert "are not making the same call (rank 0: scatter src=0, rank 1: scatter src=1" in r.error.message
 
 
 def test_a_zero_dimensional_source_is_refused_on_every_rank(cluster):

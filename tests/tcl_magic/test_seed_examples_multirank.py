@@ -9,8 +9,8 @@ EXPECTED_ERRORS = {
     # `torch::distributedScatter $tensor 100`: there is no rank 100
     "Different Source Ranks": "invalid src parameter: rank 100 is not in the world (ranks 0-3)",
     # each rank names its left neighbour as the source: the ranks disagree
-    "Ring Topology": "are not making the same call (rank 0: scatter 3, rank 1: scatter 0, "
-                     "rank 2: scatter 1, rank 3: scatter 2)",
+    "Ring Topology": "are not making the same call (rank 0: scatter src=3, rank 1: scatter src=0, "
+                     "rank 2: scatter src=1, rank 3: scatter src=2)",
 }
 
 
