@@ -139,3 +139,32 @@ def test_status_lists_every_rank(ip, on_cluster, capsys):
 def test_local_runs_in_the_kernel_while_a_cluster_is_attached(cell, on_cluster):
     assert cell("expr {[torch::get_world_size] * 10}", "--local") == "10"
     assert cell("torch::get_world_size") == {0: "4", 1: "4", 2: "4", 3: "4"}
+
+
+def test_start_restart_and_stop_from_the_magic(ip, magics, cell, capsys):
+    """A cluster of the magic's own: restart gives fresh ranks, stop leaves no process behind."""
+    import psutil
+
+    ip.run_line_magic("torchtcl", "cluster start -n 2 --backend gloo --timeout 20")
+    cluster = magics.cluster
+    try:
+        assert capsys.readouterr().out.splitlines()[-3:] == [
+            "cluster: world size 2, backend gloo, engines local, collective timeout 20 s",
+            *cluster_lines(cluster)]
+        cell("set kept [torch::get_rank]", "--no-table")
+        first_pids = set(cluster.local_pids)
+        ip.run_line_magic("torchtcl", "cluster restart")
+        assert magics.cluster is cluster and set(cluster.local_pids).isdisjoint(first_pids)
+        assert cell("info exists kept") == {0: "0", 1: "0"}
+        assert cell("torch::tensor_to_list [torch::distributed_all_reduce [torch::ones {1}]]", "--no-table") == \
+            {0: "2.0", 1: "2.0"}
+    finally:
+        pids = cluster.local_pids
+        ip.run_line_magic("torchtcl", "cluster stop")
+    assert capsys.readouterr().out.endswith("stopped 2 ranks; cells run in the kernel again\n")
+    assert magics.cluster is None and cell("torch::get_world_size") == "1"
+    assert not [pid for pid in pids if psutil.pid_exists(pid) and psutil.Process(pid).status() != "zombie"]
+
+
+def cluster_lines(cluster) -> list[str]:
+    return [f"rank {p.rank}: host {p.host}, local rank {p.local_rank}, device {p.device}" for p in cluster.placements]
