@@ -89,12 +89,16 @@ def bool_from_tcl(text: str) -> bool:
     raise ConversionError("Must be a boolean (1, 0, true, false).")
 
 
-def ranks_from_tcl(text: str, split: SplitList) -> list[int]:
-    """A Tcl list of distinct ranks >= 0 (a group's members)."""
+def _int_list(text: str, split: SplitList) -> list[int]:
     try:
-        ranks = [int(item) for item in split(text)]
+        return [int(item) for item in split(text)]
     except ValueError:
         raise ConversionError("Must be a list of integers.") from None
+
+
+def ranks_from_tcl(text: str, split: SplitList) -> list[int]:
+    """A Tcl list of distinct ranks >= 0 (a group's members)."""
+    ranks = _int_list(text, split)
     if not ranks or min(ranks) < 0 or len(set(ranks)) != len(ranks):
         raise ConversionError("Must be a non-empty list of distinct ranks >= 0.")
     return ranks
@@ -102,10 +106,7 @@ def ranks_from_tcl(text: str, split: SplitList) -> list[int]:
 
 def shape_from_tcl(text: str, split: SplitList, allow_inferred: bool = False) -> tuple[int, ...]:
     """A Tcl list of non-negative integers (one -1 allowed where a size can be inferred)."""
-    try:
-        dims = tuple(int(item) for item in split(text))
-    except ValueError:
-        raise ConversionError("Must be a list of integers.") from None
+    dims = tuple(_int_list(text, split))
     lowest = -1 if allow_inferred else 0
     if any(d < lowest for d in dims) or dims.count(-1) > 1:
         raise ConversionError("Must be a list of non-negative integers"

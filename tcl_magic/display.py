@@ -44,13 +44,17 @@ def output_lines(results: Sequence[CellResult]) -> list[tuple[str, str]]:
     return lines
 
 
+def grouped_lines(results: Sequence[CellResult], text: Callable[[CellResult], str]) -> list[str]:
+    """Each distinct text once (none if empty), every line labelled with the ranks that made it."""
+    lines = []
+    for ranks, value in group_by(results, text):
+        lines += labelled_lines(rank_label(ranks), value)
+    return lines
+
+
 def error_lines(results: Sequence[CellResult]) -> list[str]:
     """Each distinct Tcl error once, with its trace, labelled with the ranks that raised it."""
-    failed = [r for r in results if r.error is not None]
-    lines = []
-    for ranks, info in group_by(failed, lambda r: r.error.info):
-        lines += labelled_lines(rank_label(ranks), f"error: {info}")
-    return lines
+    return grouped_lines([r for r in results if r.error is not None], lambda r: f"error: {r.error.info}")
 
 
 def failed_ranks(results: Sequence[CellResult]) -> list[int]:
@@ -61,19 +65,12 @@ def failed_ranks(results: Sequence[CellResult]) -> list[int]:
 
 def stream_lines(results: Sequence[CellResult], stream: str) -> list[str]:
     """One stream's distinct text once, labelled with its ranks (stdout alike even if stderr differs)."""
-    lines = []
-    for ranks, text in group_by(results, lambda r: r.text(stream)):
-        lines += labelled_lines(rank_label(ranks), text)
-    return lines
+    return grouped_lines(results, lambda r: r.text(stream))
 
 
 def result_lines(results: Sequence[CellResult]) -> list[str]:
     """Each distinct value of a cell's last command once, labelled with its ranks."""
-    lines = []
-    for ranks, value in group_by([r for r in results if r.ok], lambda r: r.result):
-        if value != "":
-            lines += labelled_lines(rank_label(ranks), value)
-    return lines
+    return grouped_lines([r for r in results if r.ok], lambda r: r.result)
 
 
 def format_shape(shape: Sequence[int]) -> str:

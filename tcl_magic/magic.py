@@ -232,7 +232,7 @@ class TorchTclMagics(Magics):
         from . import widgets  # ipywidgets only when a table is drawn
         everything = display.tensor_table(results, labels=labels)
         chosen = None if args.show == "all" else changed if args.show is None else _names([args.show])
-        table = display.tensor_table(results, chosen, labels)
+        table = everything if chosen is None else display.tensor_table(results, chosen, labels)
         widgets.show_tensors(table, display.find_scatters(table, everything) if where == "cluster" else [])
 
     def _changed(self, results: list[CellResult], where: str) -> set[str]:

@@ -61,15 +61,6 @@ def run_tcl(source: str, script_name: str | None = None, argv: list[str] | None 
 
 def eval_interruptible(session: TclSession, source: str, script_name: str | None = None) -> CellResult:
     """`session.eval`, but Ctrl-C (SIGINT) stops even a pure Tcl loop and reports "interrupted"."""
-    written: list[tuple[str, str]] = []
-    hook = session.on_output
-
-    def keep(stream: str, text: str) -> None:
-        written.append((stream, text))
-        if hook is not None:
-            hook(stream, text)
-
-    session.on_output = keep
     cancelled = {"by_sigint": False}
     try:
         with _cancel_on_sigint(session, cancelled):
@@ -81,24 +72,16 @@ def eval_interruptible(session: TclSession, source: str, script_name: str | None
     except Exception:  # a Tcl cancel that escaped `catch` surfaces as TclError
         if not cancelled["by_sigint"]:
             raise
-    finally:
-        session.on_output = hook
-    return _interrupted_result(session, written)
+    return _interrupted_result(session)
 
 
-def _interrupted_result(session: TclSession, written: list[tuple[str, str]]) -> CellResult:
-    output: list[tuple[str, str]] = []
-    for stream, text in written:  # runs of one stream, as session.eval reports them
-        if output and output[-1][0] == stream:
-            output[-1] = (stream, output[-1][1] + text)
-        else:
-            output.append((stream, text))
+def _interrupted_result(session: TclSession) -> CellResult:
     message = INTERRUPTED
     try:
         tensors = session.tensor_summaries()
     except (Exception, KeyboardInterrupt):
         tensors = []
-    return CellResult(rank=session.comm.rank, output=output, tensors=tensors,
+    return CellResult(rank=session.comm.rank, output=session.captured_output(), tensors=tensors,
                       error=TclErrorInfo(message, message, "TORCHTCL INTERRUPTED"))
 
 

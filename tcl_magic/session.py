@@ -120,8 +120,7 @@ class TclSession:
         if script_name is not None:
             self.tcl.call("info", "script", script_name)
         code = int(self.tcl.call("catch", source, "::torch::_impl::result", "::torch::_impl::options"))
-        output = [(stream, "".join(parts)) for stream, parts in self._output]
-        result = CellResult(rank=self.comm.rank, output=output)
+        result = CellResult(rank=self.comm.rank, output=self.captured_output())
         value = self.tcl.eval("set ::torch::_impl::result")
         if code in (0, 2):
             result.result = value
@@ -139,6 +138,10 @@ class TclSession:
             result.error = TclErrorInfo(message, message, "NONE")
         result.tensors = self.tensor_summaries()
         return result
+
+    def captured_output(self) -> list[tuple[str, str]]:
+        """What the current (or last) evaluation wrote so far: runs of one stream, in order."""
+        return [(stream, "".join(parts)) for stream, parts in self._output]
 
     def tensor_summaries(self) -> list[TensorSummary]:
         """Global Tcl variables whose value is a live tensor handle, for per-rank tables."""

@@ -22,8 +22,11 @@ import torch.distributed as dist
 from ..errors import TclCommandError
 from .world import HEADER_LENGTH, MAX_DIMS, Comm, format_ranks, header_meta, tensor_header
 
+MAX_TAG = (1 << 30) - 1  # the user's tag t travels as 2t and 2t+1, which must fit an int32
 
-def check_peer(comm: Comm, command: str, label: str, peer: int) -> None:
+
+def check_transfer(comm: Comm, command: str, label: str, peer: int, tag: int) -> None:
+    """A peer that can complete the transfer, and a tag that fits the wire tags."""
     if peer < 0:
         raise TclCommandError(f"invalid {label} parameter: {peer} (a rank is >= 0)", "RANK")
     if not comm.is_multi_rank:
@@ -38,12 +41,6 @@ def check_peer(comm: Comm, command: str, label: str, peer: int) -> None:
     if comm.running_ranks is not None and peer not in comm.running_ranks:
         raise TclCommandError(f"invalid {label} parameter: rank {peer} is not running this cell (it runs "
                               f"on ranks {format_ranks(comm.running_ranks)}), so it would never answer", "RANK")
-
-
-MAX_TAG = (1 << 30) - 1
-
-
-def check_tag(tag: int) -> None:
     if not 0 <= tag <= MAX_TAG:
         raise TclCommandError(f"invalid tag parameter: {tag} (a tag is an integer from 0 to {MAX_TAG})", "TAG")
 
@@ -96,15 +93,13 @@ class _Receive:
 
 
 def send(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> None:
-    check_peer(comm, "distributed_send", "dst", dst)
-    check_tag(tag)
+    check_transfer(comm, "distributed_send", "dst", dst, tag)
     for work in _post_send(comm, tensor, dst, tag):
         work.wait()
 
 
 def recv(comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype) -> torch.Tensor:
-    check_peer(comm, "distributed_recv", "src", src)
-    check_tag(tag)
+    check_transfer(comm, "distributed_recv", "src", src, tag)
     return _Receive(comm, shape, src, tag, dtype).complete()
 
 
@@ -139,13 +134,15 @@ class PendingTransfer:
 
 
 def isend(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> PendingTransfer:
-    check_peer(comm, "distributed_isend", "dst", dst)
-    check_tag(tag)
+    check_transfer(comm, "distributed_isend", "dst", dst, tag)
     works = _post_send(comm, tensor, dst, tag)
-    return PendingTransfer(lambda: [work.wait() for work in works] and None)
+
+    def complete() -> None:
+        for work in works:
+            work.wait()
+    return PendingTransfer(complete)
 
 
 def irecv(comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype) -> PendingTransfer:
-    check_peer(comm, "distributed_irecv", "src", src)
-    check_tag(tag)
+    check_transfer(comm, "distributed_irecv", "src", src, tag)
     return PendingTransfer(_Receive(comm, shape, src, tag, dtype).complete)

@@ -214,7 +214,7 @@ class Comm:
             refusal = TclCommandError(f'Process group "{name}" already exists: choose another name '
                                       'or destroy it first with torch::distributed_destroy_group', "GROUP")
         elif ranks[-1] >= self.world_size:
-            outside = next(r for r in ranks if r >= self.world_size)
+            outside = min(r for r in ranks if r >= self.world_size)
             refusal = TclCommandError(f"Rank {outside} is outside the world (ranks "
                                       f"{format_ranks(range(self.world_size))})", "GROUP")
         if not self.is_multi_rank:
@@ -223,11 +223,10 @@ class Comm:
             self._groups[name] = Group(name, ranks)
             return self._groups[name]
         # every rank checks that all of them create the same group, and fails at once if not
-        world = self.group("")
         if refusal:
             self.join_failed("", str(refusal))
             raise refusal
-        self.agree(world, torch.zeros(0), "new_group", zlib.crc32(repr((name, ranks)).encode()))
+        self.agree(self.group(""), torch.zeros(0), "new_group", zlib.crc32(repr((name, ranks)).encode()))
         pg = dist.new_group(list(ranks), timeout=self._world_timeout())
         group = Group(name, ranks, pg)
         self._groups[name] = group
