@@ -9,6 +9,7 @@ collectives behave as they really would in a world of one process.
 """
 from __future__ import annotations
 
+import atexit
 import zlib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -144,6 +145,7 @@ class Comm:
         if backend == "nccl":
             torch.cuda.set_device(rank % torch.cuda.device_count())
         self._owns_world = True
+        atexit.register(self._release_world)
         where = " (single GPU)" if world_size == 1 else ""
         return f"Distributed training initialized{where}: rank={rank}, world_size={world_size}, backend={backend}"
 
@@ -167,10 +169,17 @@ class Comm:
         if not self._owns_world:
             raise TclCommandError("the cluster owns this process group: restart the cluster instead "
                                   "(%torchtcl cluster restart)", "INIT")
-        dist.destroy_process_group()
+        self._release_world()
+        return "Distributed training destroyed"
+
+    def _release_world(self) -> None:
+        """Destroy the world this session created; also at exit, since a process that ends
+        with a live gloo group now and then aborts in its teardown."""
+        if self._owns_world and self.initialized:
+            dist.destroy_process_group()
         self._groups.clear()
         self._owns_world = False
-        return "Distributed training destroyed"
+        atexit.unregister(self._release_world)
 
     # --- groups ---------------------------------------------------------------------------
 
