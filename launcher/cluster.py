@@ -11,6 +11,7 @@ process; a reaper process does the same if the caller dies without stopping.
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import logging
 import os
 import shutil
@@ -19,11 +20,12 @@ import socket
 import tempfile
 import time
 import weakref
+from datetime import timedelta
 from typing import Callable, Sequence
 
 import psutil
 
-from . import ipp_processes, rank_setup
+from . import ipp_processes, rank_setup, terms
 from .config import LaunchConfig
 from .errors import LaunchError
 from .placement import EngineFacts, RankPlacement, place_ranks
@@ -74,6 +76,10 @@ class RankCluster:
         self._profile_dir: str | None = None
         self._placements: list[RankPlacement] = []
         self._pids: set[int] = set()
+        self._engine_pids: dict[int, int] = {}  # engine id -> pid, for engines on this host
+        self._store = None
+        self._store_addr: tuple[str, int] | None = None
+        self._generation = 0
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
@@ -119,6 +125,19 @@ class RankCluster:
         return self._client
 
     @property
+    def control_store(self):
+        """The TCP store this process serves for the ranks: it outlives any of them, carries
+        each generation of the process group's rendezvous, and whatever the ranks tell
+        each other (a client of it can read and write the same keys)."""
+        self._require_running()
+        return self._store
+
+    @property
+    def generation(self) -> int:
+        """How many times the process group was rebuilt (0: the one made at start)."""
+        return self._generation
+
+    @property
     def local_pids(self) -> tuple[int, ...]:
         """Pids of this machine's controller, engines and their helper processes.
 
@@ -140,8 +159,9 @@ class RankCluster:
         _LIVE.add(self)
         try:
             self._start_processes(deadline)
-            facts = self._collect_facts(deadline)
+            facts = self._collect_facts(self._client.ids, deadline)
             placements = place_ranks(facts, self.backend)
+            self._serve_store(placements)
             self._join_process_group(placements)
         except BaseException as exc:
             logs = ipp_processes.log_tail(self._profile_dir)
@@ -172,14 +192,56 @@ class RankCluster:
         name = getattr(fn, "__qualname__", repr(fn))
         return self._submit({r: engine_of[r] for r in ranks}, fn, args, kwargs, name)
 
-    def interrupt_ranks(self) -> None:
-        """Send SIGINT to the engines: running Python code gets KeyboardInterrupt.
+    def dead_ranks(self) -> dict[int, str]:
+        """Ranks whose engine process has ended, with what was seen: at once for engines on
+        this host (their pid is gone), once the controller drops them for the others."""
+        self._require_running()
+        dead = {}
+        registered = set(self._client.ids)
+        for p in self._placements:
+            pid = self._engine_pids.get(p.engine_id)
+            if pid is not None and not _alive(pid):
+                dead[p.rank] = f"its engine process {pid} ended"
+            elif pid is None and p.engine_id not in registered:
+                dead[p.rank] = f"its engine {p.engine_id} on {p.host} stopped answering the controller"
+        return dead
 
-        The pending run then fails with RankFailure; the ranks stay usable.
-        (A rank blocked inside a collective returns only when it times out.)
+    def rank_pids(self) -> dict[int, int]:
+        """rank -> pid of its engine process, for the ranks on this host."""
+        self._require_running()
+        return {p.rank: self._engine_pids[p.engine_id] for p in self._placements if p.engine_id in self._engine_pids}
+
+    def heal(self) -> list[int]:
+        """A new process group on the same engines, after a fault broke the old one.
+
+        Each dead rank gets a fresh engine first (whatever the old one held is lost); the
+        living ones keep their processes and everything in them. Returns the ranks that
+        got a fresh engine.
         """
         self._require_running()
-        self._cluster.signal_engines_sync(signal.SIGINT)
+        dead = sorted(self.dead_ranks())
+        deadline = time.monotonic() + self._config.start_timeout_s
+        for rank in dead:
+            self._replace_engine(rank, deadline)
+        self._generation += 1
+        self._join_process_group(self._placements)
+        return dead
+
+    def interrupt_ranks(self) -> None:
+        """Send SIGINT to every living engine: running Python code gets KeyboardInterrupt.
+
+        Engines on this host are signalled one by one by pid (a dead one is skipped), the
+        others through their launcher.
+        """
+        self._require_running()
+        local = self.rank_pids()
+        for pid in local.values():
+            try:
+                os.kill(pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+        if len(local) < len(self._placements):
+            self._cluster.signal_engines_sync(signal.SIGINT)
 
     def restart(self) -> "RankCluster":
         """Stop and start again with the same config: fresh processes, new group."""
@@ -209,38 +271,62 @@ class RankCluster:
             self._cluster, self._config.resolved_ranks, deadline
         )
 
-    def _collect_facts(self, deadline: float) -> list[EngineFacts]:
-        engine_ids = sorted(self._client.ids)
+    def _collect_facts(self, engine_ids, deadline: float) -> list[EngineFacts]:
+        engine_ids = sorted(engine_ids)
         ipp_processes.make_importable(self._client, engine_ids, PACKAGE_PARENT)
         pending = self._submit(
             {e: e for e in engine_ids}, rank_setup.describe_engine, (), {}, "describe_engine"
         )
         reports = pending.get(timeout=max(0.0, deadline - time.monotonic()))
         here = socket.gethostname()
-        local = [r["pid"] for r in reports if r["host"] == here]
-        self._watch(local)
-        self._watch(_descendants(local))  # e.g. ipyparallel's per-engine nanny
+        local = {e: r["pid"] for e, r in zip(engine_ids, reports) if r["host"] == here}
+        self._engine_pids.update(local)
+        self._watch(local.values())
+        self._watch(_descendants(local.values()))  # e.g. ipyparallel's per-engine nanny
         return [
             EngineFacts(engine_id=e, host=r["host"], gpu_count=r["gpu_count"])
             for e, r in zip(engine_ids, reports)
         ]
 
+    def _serve_store(self, placements: list[RankPlacement]) -> None:
+        """The control store, here: on loopback when every rank is on this host, so nothing
+        outside this machine can reach it."""
+        import torch.distributed as dist
+
+        local = all(p.master_addr == terms.LOOPBACK_ADDR for p in placements)
+        host = terms.LOOPBACK_ADDR if local else socket.gethostname()
+        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        listener.bind((terms.LOOPBACK_ADDR if local else "", 0))
+        listener.listen(128)
+        port = listener.getsockname()[1]
+        self._store = dist.TCPStore(  # it owns the socket from now on, and closes it when it stops
+            host, port, None, True, timeout=timedelta(seconds=self._config.timeout_s),
+            wait_for_workers=False, master_listen_fd=listener.detach(),
+        )
+        self._store_addr = (host, port)
+
     def _join_process_group(self, placements: list[RankPlacement]) -> None:
-        first = placements[0]
-        port = self._submit(
-            {0: first.engine_id}, rank_setup.find_free_port, (first.master_addr,), {},
-            "find_free_port",
-        ).get(timeout=INIT_GRACE_S)[0]
         timeout_s = self._config.timeout_s
         calls = {
             p.rank: self._client[p.engine_id].apply_async(
                 rank_setup.call_captured, rank_setup.init_rank,
-                (p, self.backend, port, timeout_s), {},
+                (p, self.backend, *self._store_addr, self._generation, timeout_s), {},
             )
             for p in placements
         }
         PendingRun(calls, "init_process_group").get(timeout=timeout_s + INIT_GRACE_S)
-        self._placements = placements
+        self._placements = list(placements)
+
+    def _replace_engine(self, rank: int, deadline: float) -> None:
+        """Start one engine and give it `rank` (its placement, a new engine id)."""
+        known = set(self._client.ids)
+        self._cluster.start_engines_sync(1)
+        self._watch(ipp_processes.launcher_pids(self._cluster))
+        new = ipp_processes.wait_for_new_engine(self._client, known, deadline)
+        self._collect_facts([new], deadline)
+        old = self._placements[rank]
+        self._engine_pids.pop(old.engine_id, None)
+        self._placements[rank] = dataclasses.replace(old, engine_id=new)
 
     # -- helpers -------------------------------------------------------------
 
@@ -252,6 +338,11 @@ class RankCluster:
                 key: self._client[engine].apply_async(rank_setup.call_captured, fn, args, kwargs)
                 for key, engine in engine_of.items()
             }
+        except IndexError as exc:  # ipyparallel: "No such engine"
+            raise LaunchError(
+                f"could not send {name} to the ranks: an engine is gone ({exc}); heal() "
+                f"replaces dead engines, restart() starts all of them afresh."
+            ) from exc
         except Exception as exc:
             raise LaunchError(
                 f"could not send {name} to the ranks: {exc!r}; the function and its "
@@ -289,8 +380,12 @@ class RankCluster:
             self._reaper.watch(sorted(new))
 
     def _teardown_ranks(self) -> None:
+        dead = self.dead_ranks()
+        alive = [p.rank for p in self._placements if p.rank not in dead]
+        if not alive:
+            return
         try:
-            self.run(rank_setup.teardown_rank, timeout=TEARDOWN_TIMEOUT_S)
+            self.run(rank_setup.teardown_rank, on_ranks=alive, timeout=TEARDOWN_TIMEOUT_S)
         except LaunchError as exc:  # RankFailure, RankTimeout included
             log.warning("some ranks did not leave the process group cleanly: %s", exc)
 
@@ -299,12 +394,20 @@ class RankCluster:
         self._watch(_descendants(self._pids))  # helpers outlive their engines briefly
         for problem in ipp_processes.stop_cluster(self._cluster, self._client):
             log.warning("while stopping %r: %s", self, problem)
+        self._store = None  # the server stops with its last reference
         if self._profile_dir:
             shutil.rmtree(self._profile_dir, ignore_errors=True)
         if self._reaper is not None:
             self._reaper.finish()  # kills any survivor it was told about
         _LIVE.discard(self)
         self._reset()
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
 
 
 def _descendants(pids) -> list[int]:

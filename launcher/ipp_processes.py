@@ -89,6 +89,17 @@ def connect_when_up(cluster: ipp.Cluster, n: int, deadline: float) -> ipp.Client
     return client
 
 
+def wait_for_new_engine(client: ipp.Client, known: set[int], deadline: float) -> int:
+    """The id of an engine that registered and is not among ``known``."""
+    while time.monotonic() < deadline:
+        new = sorted(set(client.ids) - known)
+        if new:
+            return new[0]
+        time.sleep(0.05)
+    raise LaunchError("a replacement engine did not come up within the start timeout; "
+                      "check the engine logs, or restart the cluster.")
+
+
 def make_importable(client: ipp.Client, engine_ids, path: str) -> None:
     """Put ``path`` on the engines' sys.path, so they import our package as we do.
 

@@ -37,37 +37,45 @@ def find_free_port(addr: str) -> int:
         return sock.getsockname()[1]
 
 
-def export_rank_env(placement: RankPlacement, port: int) -> None:
+def export_rank_env(placement: RankPlacement, store_addr: str, store_port: int) -> None:
     """Set the torchrun-style env vars, for code on the rank that reads them."""
     os.environ[terms.RANK] = str(placement.rank)
     os.environ[terms.WORLD_SIZE] = str(placement.world_size)
     os.environ[terms.LOCAL_RANK] = str(placement.local_rank)
     os.environ[terms.LOCAL_WORLD_SIZE] = str(placement.local_world_size)
-    os.environ[terms.MASTER_ADDR] = placement.master_addr
-    os.environ[terms.MASTER_PORT] = str(port)
+    os.environ[terms.MASTER_ADDR] = store_addr
+    os.environ[terms.MASTER_PORT] = str(store_port)
 
 
-def init_rank(placement: RankPlacement, backend: str, port: int, timeout_s: float) -> int:
+def init_rank(placement: RankPlacement, backend: str, store_addr: str, store_port: int,
+              generation: int, timeout_s: float) -> int:
     """Join the process group as ``placement.rank``; returns the rank.
 
-    CPU ranks share the host's cores (no oversubscription); GPU ranks bind
-    their device before anything else touches CUDA.
+    The rendezvous goes through the caller's control store, under a prefix of its own
+    for each generation of the group, so a rebuilt group never meets the keys of an old
+    one. A rank already in a group (a rebuild after a fault) leaves it first. CPU ranks
+    share the host's cores (no oversubscription); GPU ranks bind their device before
+    anything else touches CUDA.
     """
     import torch
     import torch.distributed as dist
 
-    export_rank_env(placement, port)
+    export_rank_env(placement, store_addr, store_port)
     if placement.device == terms.CPU_DEVICE:
         cores = os.cpu_count() or 1
         torch.set_num_threads(max(1, cores // placement.local_world_size))
     else:
         torch.cuda.set_device(placement.local_rank)
+    if dist.is_initialized():
+        dist.destroy_process_group()
+    timeout = timedelta(seconds=timeout_s)
+    store = dist.TCPStore(store_addr, store_port, None, False, timeout=timeout)
     dist.init_process_group(
         backend,
-        init_method=f"tcp://{placement.master_addr}:{port}",
+        store=dist.PrefixStore(f"pg{generation}", store),
         rank=placement.rank,
         world_size=placement.world_size,
-        timeout=timedelta(seconds=timeout_s),
+        timeout=timeout,
     )
     return dist.get_rank()
 

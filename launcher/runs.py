@@ -24,6 +24,7 @@ class PendingRun:
     def __init__(self, async_results: dict[int, Any], what: str):
         self._pending = dict(async_results)  # rank -> ipyparallel AsyncResult
         self._what = what
+        self._abandoned: dict[int, RankError] = {}  # ranks not waited for (their engine died)
 
     @property
     def ranks(self) -> list[int]:
@@ -31,8 +32,23 @@ class PendingRun:
         return list(self._pending)
 
     def ready(self) -> bool:
-        """True when every rank has finished (successfully or not)."""
-        return all(ar.ready() for ar in self._pending.values())
+        """True when every rank has finished (successfully or not) or was abandoned."""
+        return not self.running()
+
+    def running(self) -> list[int]:
+        """The ranks still running the call."""
+        return [rank for rank, ar in self._pending.items() if rank not in self._abandoned and not ar.ready()]
+
+    def wait(self, timeout: float) -> bool:
+        """Wait up to ``timeout`` seconds for the ranks to finish; True when none runs."""
+        deadline = time.monotonic() + timeout
+        for rank in self.running():
+            self._pending[rank].wait(max(0.0, deadline - time.monotonic()))
+        return not self.running()
+
+    def abandon(self, rank: int, error: RankError) -> None:
+        """Stop waiting for ``rank`` (its engine died): it counts as failed with ``error``."""
+        self._abandoned[rank] = error
 
     def stdout(self) -> dict[int, str]:
         """What each rank printed so far."""
@@ -52,7 +68,7 @@ class PendingRun:
         self._wait(timeout)
         results, failures = {}, {}
         for rank, ar in self._pending.items():
-            ok, value = _outcome(ar)
+            ok, value = (False, self._abandoned[rank]) if rank in self._abandoned else _outcome(ar)
             (results if ok else failures)[rank] = value
         if failures:
             raise RankFailure(failures, results)
@@ -60,10 +76,12 @@ class PendingRun:
 
     def _wait(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
-        for ar in self._pending.values():
+        for rank, ar in self._pending.items():
+            if rank in self._abandoned:
+                continue
             remaining = None if deadline is None else max(0.0, deadline - time.monotonic())
             ar.wait(remaining)
-        late = [rank for rank, ar in self._pending.items() if not ar.ready()]
+        late = self.running()
         if late:
             raise RankTimeout(
                 f"rank(s) {', '.join(map(str, late))} did not finish {self._what} within "

@@ -18,7 +18,9 @@ LOCAL_WORLD_SIZE = "LOCAL_WORLD_SIZE"
 """Number of ranks on the same host."""
 
 MASTER_ADDR = "MASTER_ADDR"
-"""Address of the host of rank 0, where the rendezvous store listens."""
+"""Address of the rendezvous store. The launcher serves it from the caller's process: it
+outlives every rank, serves each generation of the process group's rendezvous, and
+carries what the ranks tell each other about their progress."""
 
 MASTER_PORT = "MASTER_PORT"
 """TCP port of the rendezvous store on MASTER_ADDR."""

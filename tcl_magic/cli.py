@@ -14,9 +14,12 @@ from typing import Sequence
 from launcher import LaunchConfig, LaunchError, RankCluster
 
 from . import display
-from .remote import run_tcl
 from .results import CellResult
 from .session import TclSession
+from .supervise import CellAbandoned, CellSupervisor
+
+STATUS_AFTER_S = 5.0
+"""A script still running after this long shows, on stderr, what each rank is doing."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -54,11 +57,15 @@ def main(argv: Sequence[str] | None = None) -> int:
                        timeout_s=options.timeout)
     try:
         with RankCluster(LaunchConfig(**config_args)).start() as cluster:
-            results = cluster.run(run_tcl, source, str(path), script_args)
-    except LaunchError as err:
+            supervisor = CellSupervisor(cluster)
+            live = display.LiveOutput(STATUS_AFTER_S, False, supervisor.board, echo_output=False)
+            outcome = supervisor.run(source, script=str(path), argv=script_args, on_wait=live.feed)
+    except (LaunchError, CellAbandoned) as err:
         print(f"torchtcl: {err}", file=sys.stderr)
         return 2
-    return _report(results)
+    for note in outcome.notes:
+        print(f"torchtcl: {note}", file=sys.stderr)
+    return _report(outcome.results)
 
 
 def _run_here(source: str, script: str, args: list[str]) -> int:

@@ -5,19 +5,20 @@ every line with the ranks it came from, so output stays greppable.
 """
 from __future__ import annotations
 
+import re
 import sys
 import time
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Sequence, TypeVar
 
 from .comm import format_ranks
+from .comm.board import BoardView, describe, not_arrived, rank_words
 from .results import CellResult, TensorSummary
 
 K = TypeVar("K", bound=Hashable)
 
 
-def rank_label(ranks: Sequence[int]) -> str:
-    return f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {format_ranks(ranks)}"
+rank_label = rank_words
 
 
 def group_by(results: Sequence[CellResult], key: Callable[[CellResult], K]) -> list[tuple[list[int], K]]:
@@ -203,18 +204,28 @@ def _handle_number(handle: str) -> int:
 # --- live output of a long cell ---------------------------------------------------------
 
 class LiveOutput:
-    """What ranks print while a long cell runs, labelled by rank, replaced by the grouped view."""
+    """While a long cell runs: what ranks print, labelled by rank, and what each rank is
+    doing (running Tcl, or waiting in which collective for whom); the grouped view
+    replaces both at the end where the front end can clear output."""
 
-    def __init__(self, pending, after: float | None, can_clear: bool):
-        self.pending, self.after, self.can_clear = pending, after, can_clear
+    STATUS_EVERY_S = 1.0
+    TERMINAL_REPEAT_S = 10.0
+
+    def __init__(self, after: float | None, can_clear: bool, board=None, echo_output: bool = True):
+        self.after, self.can_clear, self.board, self.echo_output = after, can_clear, board, echo_output
         self.started = time.monotonic()
         self.seen: dict[tuple[int, str], int] = {}
         self.shown = False
+        self._status_at = 0.0
+        self._status_shape = ""
+        self._status_printed_at = 0.0
+        self._handle = None
 
-    def feed(self) -> None:
-        if self.after is None or time.monotonic() - self.started < self.after:
+    def feed(self, pending) -> None:
+        now = time.monotonic()
+        if self.after is None or now - self.started < self.after:
             return
-        for stream, texts in (("stdout", self.pending.stdout()), ("stderr", self.pending.stderr())):
+        for stream, texts in (("stdout", pending.stdout()), ("stderr", pending.stderr())) if self.echo_output else ():
             for rank, text in texts.items():
                 done = self.seen.get((rank, stream), 0)
                 complete = text.rfind("\n", done) + 1
@@ -224,9 +235,47 @@ class LiveOutput:
                     self.seen[(rank, stream)] = complete
                     self.shown = True
         sys.stdout.flush()
+        if self.board is not None and now - self._status_at >= self.STATUS_EVERY_S:
+            self._status_at = now
+            self._show_status(activity(self.board, pending.running()), now)
+
+    def _show_status(self, lines: list[str], now: float) -> None:
+        if not lines:
+            return
+        text = "still running:\n" + "\n".join(f"  {line}" for line in lines)
+        if self.can_clear:  # a Jupyter front end: one display, updated in place
+            from IPython.display import display
+            bundle = {"text/plain": text}
+            if self._handle is None:
+                self._handle = display(bundle, raw=True, display_id=True)
+            else:
+                self._handle.update(bundle, raw=True)
+            self.shown = True
+            return
+        shape = re.sub(r"[0-9.]+ s\b", "", text)  # a terminal: again when it changes, or now and then
+        if shape != self._status_shape or now - self._status_printed_at >= self.TERMINAL_REPEAT_S:
+            print(text, file=sys.stderr, flush=True)
+            self._status_shape, self._status_printed_at = shape, now
 
     def finish(self) -> None:
         if self.shown and self.can_clear:  # a Jupyter front end: the grouped view replaces these lines
             from IPython.display import clear_output
             clear_output(wait=True)
 
+
+def activity(board: BoardView, ranks: Sequence[int], now: float | None = None) -> list[str]:
+    """What each running rank is doing, for the live view of a long cell."""
+    now = time.time() if now is None else now
+    states = board.states()
+    lines = []
+    for rank in ranks:
+        state = states[rank]
+        line = f"rank {rank}: {state.doing(state.cell).removeprefix('is ')}"
+        if state.phase in ("wait", "data"):
+            line += f" for {now - state.since:.1f} s"
+        if state.phase == "wait":
+            absent = describe(states, not_arrived(states, state), state.cell, state.op, aside=True)
+            if absent:
+                line += f"; not arrived: {'; '.join(absent)}"
+        lines.append(line)
+    return lines

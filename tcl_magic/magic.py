@@ -16,14 +16,13 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from launcher import LaunchConfig, LaunchError, RankCluster, RankFailure, RankTimeout
+from launcher import LaunchConfig, LaunchError, RankCluster, RankFailure
 
 from . import convert, display, remote
-from .results import CellResult, TclErrorInfo
+from .results import CellResult
 from .session import TclSession
+from .supervise import CellAbandoned, CellSupervisor
 
-POLL_S = 0.1
-INTERRUPT_GRACE_S = 10.0
 CLUSTER_VERBS = ("start", "status", "restart", "stop")
 
 
@@ -92,6 +91,7 @@ class TorchTclMagics(Magics):
         super().__init__(shell)
         self._session: TclSession | None = None
         self.cluster: RankCluster | None = None
+        self.supervisor: CellSupervisor | None = None
         self._seen: dict[tuple, str] = {}  # (where, rank, variable) -> handle after the last cell
 
     @property
@@ -169,37 +169,19 @@ class TorchTclMagics(Magics):
         return values
 
     def _run_on_ranks(self, source: str, ranks: list[int] | None, args) -> list[CellResult]:
-        subset = ranks if ranks is not None and len(ranks) < self.cluster.world_size else None
+        live = display.LiveOutput(args.stream_after, getattr(self.shell, "kernel", None) is not None,
+                                  self.supervisor.board)
         try:
-            pending = self.cluster.run_async(remote.run_tcl, source, None, None, subset, on_ranks=ranks)
+            outcome = self.supervisor.run(source, ranks=ranks, timeout=args.timeout, on_wait=live.feed)
         except LaunchError as err:
             raise UsageError(f"{err}\nStart a cluster with %torchtcl cluster start, or run with --local") from None
-        live = display.LiveOutput(pending, args.stream_after, getattr(self.shell, "kernel", None) is not None)
-        try:
-            return self._wait(pending, live, args.timeout)
-        except KeyboardInterrupt:
-            self.cluster.interrupt_ranks()
-            try:
-                return self._wait(pending, live, self.cluster.config.timeout_s + INTERRUPT_GRACE_S)
-            except KeyboardInterrupt:
-                raise TclCellError("interrupted again while the ranks were stopping; if they are stuck, "
-                                   "%torchtcl cluster restart gives fresh ranks") from None
+        except CellAbandoned as err:
+            raise TclCellError(str(err)) from None
         finally:
             live.finish()
-
-    def _wait(self, pending, live: display.LiveOutput, timeout: float | None) -> list[CellResult]:
-        deadline = None if timeout is None else time.monotonic() + timeout
-        while True:
-            try:
-                return pending.get(timeout=POLL_S)
-            except RankTimeout as late:
-                if deadline is not None and time.monotonic() > deadline:
-                    raise TclCellError(f"ranks {display.format_ranks(late.pending_ranks)} are still running after "
-                                       f"{timeout} s; interrupt the kernel to stop them, or %torchtcl cluster "
-                                       "restart for fresh ranks") from None
-            except RankFailure as failure:
-                return _interrupted_or_raise(failure)
-            live.feed()
+        for note in outcome.notes:
+            print(f"[cluster] {note}", file=sys.stderr)
+        return outcome.results
 
     def _on_ranks(self, fn, *args, ranks: list[int] | None = None) -> list:
         try:
@@ -254,7 +236,8 @@ class TorchTclMagics(Magics):
         errors = [r for r in failed if r.error is not None]
         details = display.error_lines(results) if where == "cluster" else [f"error: {errors[0].error.info}"] \
             if errors else []
-        messages = sorted({r.error.message for r in errors})
+        # the first failure is the root cause: errors that only report another rank's come last
+        messages = sorted({r.error.message for r in errors}, key=lambda m: (_is_consequence(m, errors), m))
         if not errors:
             summary = f"exit {failed[0].exit_code}{on}"
         elif len(messages) == 1:
@@ -270,15 +253,15 @@ class TorchTclMagics(Magics):
         if args.verb == "start":
             self._start(args)
         elif args.verb == "status":
-            print(cluster_status(self.cluster))
+            print(cluster_status(self.cluster, self.supervisor))
         elif self.cluster is None:
             raise UsageError(f"no cluster to {args.verb}; start one with %torchtcl cluster start -n 4")
         elif args.verb == "restart":
             self._start(args, restart=True)
         else:
-            cluster, self.cluster = self.cluster, None
+            cluster = self.cluster
+            self.attach(None)
             cluster.stop()
-            self._seen.clear()
             print(f"stopped {cluster.world_size} ranks; cells run in the kernel again")
 
     def _start(self, args, restart: bool = False) -> None:
@@ -303,7 +286,7 @@ class TorchTclMagics(Magics):
         except LaunchError as err:
             raise UsageError(str(err)) from None
         self.attach(cluster)
-        print(cluster_status(cluster))
+        print(cluster_status(cluster, self.supervisor))
 
     def _reset(self) -> None:
         """Fresh interpreters: no variables, handles or group names, in the kernel and on the ranks."""
@@ -318,6 +301,7 @@ class TorchTclMagics(Magics):
         if cluster is not None and not cluster.is_running:
             raise UsageError(f"{cluster!r} is not running; call its start() first")
         self.cluster = cluster
+        self.supervisor = None if cluster is None else CellSupervisor(cluster)
         self._seen.clear()
 
 
@@ -333,33 +317,29 @@ def cluster_usage(line: str) -> None:
     """%torchtcl cluster start|status|restart|stop: the ranks cells run on."""
 
 
-def cluster_status(cluster: RankCluster | None) -> str:
-    """World size, backend and where each rank lives (host, local rank, device)."""
+def cluster_status(cluster: RankCluster | None, supervisor: CellSupervisor | None = None) -> str:
+    """World size, backend, where each rank lives (host, local rank, device), and the truth
+    about it: alive or dead, a fresh engine since a heal, the last error it reported."""
     if cluster is None or not cluster.is_running:
         return "no cluster: cells run in the kernel (a world of one); start one with %torchtcl cluster start -n 4"
     config = cluster.config
+    rebuilt = f", process group rebuilt {cluster.generation} time(s)" if cluster.generation else ""
     lines = [f"cluster: world size {cluster.world_size}, backend {cluster.backend}, engines {config.engines}, "
-             f"collective timeout {config.timeout_s:g} s"]
-    lines += [f"rank {p.rank}: host {p.host}, local rank {p.local_rank}, device {p.device}"
-              for p in cluster.placements]
+             f"collective timeout {config.timeout_s:g} s{rebuilt}"]
+    dead = cluster.dead_ranks()
+    for p in cluster.placements:
+        health = supervisor.health[p.rank] if supervisor is not None else None
+        state = f"dead ({dead[p.rank]}; the next cell replaces it)" if p.rank in dead else "alive"
+        if health is not None and health.replaced:
+            state += f", {health.replaced}"
+        if health is not None and health.last_error:
+            state += f", last error: {health.last_error}"
+        lines.append(f"rank {p.rank}: host {p.host}, local rank {p.local_rank}, device {p.device}, {state}")
     return "\n".join(lines)
 
 
-def _interrupted_or_raise(failure: RankFailure) -> list[CellResult]:
-    """Ranks the interrupt reached just outside run_tcl report it too, like the others."""
-    if any(error.type_name != "KeyboardInterrupt" for error in failure.failures.values()):
-        raise TclCellError("the cell could not run on some ranks", _failure_lines(failure))
-    stopped = TclErrorInfo(remote.INTERRUPTED, remote.INTERRUPTED, "TORCHTCL INTERRUPTED")
-    results = dict(failure.results)
-    results.update({rank: CellResult(rank=rank, error=stopped) for rank in failure.failures})
-    return [results[rank] for rank in sorted(results)]
-
-
-def _failure_lines(failure: RankFailure) -> list[str]:
-    lines = []
-    for rank, error in failure.failures.items():
-        lines += display.labelled_lines(f"rank {rank}", f"{error.type_name}: {error.message}\n{error.traceback}")
-    return lines
+def _is_consequence(message: str, errors: list[CellResult]) -> bool:
+    return any(r.error.message == message and r.error.code == "TORCH PEER" for r in errors)
 
 
 def _value(results: list[CellResult], where: str) -> Any:

@@ -21,7 +21,7 @@ from .session import TclSession
 
 _session: TclSession | None = None
 
-INTERRUPTED = "interrupted (the cell was stopped by a keyboard interrupt; the session is intact)"
+INTERRUPTED = "interrupted while {doing}; the session is intact"
 TCL_CANCEL_UNWIND = 0x100000  # tcl.h: the cancel goes through `catch` up to the top level
 
 
@@ -41,42 +41,45 @@ def _echo(stream: str, text: str) -> None:
 
 
 def run_tcl(source: str, script_name: str | None = None, argv: list[str] | None = None,
-            running_ranks: list[int] | None = None) -> CellResult:
+            running_ranks: list[int] | None = None, cell: str | None = None) -> CellResult:
     """Evaluate source in this rank's session; a Tcl error is returned, never raised.
 
     `running_ranks` names the ranks evaluating this source when it runs on part of the
     cluster, so that collectives that would need the others are refused instead of hanging.
-    An interrupt (SIGINT, see `RankCluster.interrupt_ranks`) ends the evaluation with the
-    error "interrupted", and the session stays usable.
+    `cell` numbers the cell alike on every rank (see the board). An interrupt (SIGINT, see
+    `RankCluster.interrupt_ranks`) ends the evaluation with the error "interrupted while
+    ...", and the session and the process group stay usable.
     """
     session = rank_session()
     if argv is not None:
         session.set_script_args(script_name or "", argv)
     session.comm.running_ranks = tuple(running_ranks) if running_ranks is not None else None
     try:
-        return eval_interruptible(session, source, script_name)
+        return eval_interruptible(session, source, script_name, cell)
     finally:
         session.comm.running_ranks = None
 
 
-def eval_interruptible(session: TclSession, source: str, script_name: str | None = None) -> CellResult:
-    """`session.eval`, but Ctrl-C (SIGINT) stops even a pure Tcl loop and reports "interrupted"."""
-    cancelled = {"by_sigint": False}
+def eval_interruptible(session: TclSession, source: str, script_name: str | None = None,
+                       cell: str | None = None) -> CellResult:
+    """`session.eval`, but Ctrl-C (SIGINT) stops even a pure Tcl loop, or a wait in a
+    collective, and reports what the rank was doing."""
+    interrupted: dict = {"while": None}
     try:
-        with _cancel_on_sigint(session, cancelled):
-            result = session.eval(source, script_name=script_name)
-        if not cancelled["by_sigint"]:
+        with _cancel_on_sigint(session, interrupted):
+            result = session.eval(source, script_name=script_name, cell=cell)
+        if interrupted["while"] is None:
             return result
     except KeyboardInterrupt:
         pass
-    except Exception:  # a Tcl cancel that escaped `catch` surfaces as TclError
-        if not cancelled["by_sigint"]:
+    except Exception as err:  # a Tcl cancel that escaped `catch` surfaces as TclError
+        if interrupted["while"] is None and "eval unwound" not in str(err) and "eval canceled" not in str(err):
             raise
-    return _interrupted_result(session)
+    return _interrupted_result(session, interrupted["while"] or "running Tcl")
 
 
-def _interrupted_result(session: TclSession) -> CellResult:
-    message = INTERRUPTED
+def _interrupted_result(session: TclSession, doing: str) -> CellResult:
+    message = INTERRUPTED.format(doing=doing)
     try:
         tensors = session.tensor_summaries()
     except (Exception, KeyboardInterrupt):
@@ -86,12 +89,15 @@ def _interrupted_result(session: TclSession) -> CellResult:
 
 
 @contextlib.contextmanager
-def _cancel_on_sigint(session: TclSession, cancelled: dict) -> Iterator[None]:
-    """Cancel the running Tcl evaluation when SIGINT arrives.
+def _cancel_on_sigint(session: TclSession, interrupted: dict) -> Iterator[None]:
+    """Cancel the running Tcl evaluation, and any wait in a collective, when SIGINT arrives.
 
     Python runs its own signal handler only between bytecodes, never inside a Tcl loop
     that calls no torch:: command; the C-level wakeup fd, though, is written at once, so
-    a watcher thread reads it and asks Tcl to unwind (Tcl_CancelEval is thread-safe).
+    a watcher thread reads it, asks Tcl to unwind (Tcl_CancelEval is thread-safe) and
+    fails the agreement round the rank waits in. Python's own handler does nothing
+    meanwhile: a KeyboardInterrupt between a collective's agreement and its data phase
+    would leave the other members waiting inside gloo.
     """
     cancel = _tcl_api()
     if cancel is None or threading.current_thread() is not threading.main_thread():
@@ -99,10 +105,10 @@ def _cancel_on_sigint(session: TclSession, cancelled: dict) -> Iterator[None]:
         return
     reader, writer = socket.socketpair()
     writer.setblocking(False)
+    previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: None)
     previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
     address = session.tcl.interpaddr()
     state = {"running": True}
-    cancelled["by_sigint"] = False
     lock = threading.Lock()
 
     def watch() -> None:
@@ -117,10 +123,12 @@ def _cancel_on_sigint(session: TclSession, cancelled: dict) -> Iterator[None]:
                 with contextlib.suppress(OSError):
                     os.write(previous, data)
             with lock:
-                if signal.SIGINT in data:
-                    cancelled["by_sigint"] = True
                 if signal.SIGINT in data and state["running"]:
-                    cancel.Tcl_CancelEval(address, None, None, TCL_CANCEL_UNWIND)
+                    interrupted["while"] = "running Tcl"  # at once: the board's answer takes a moment
+                    try:
+                        interrupted["while"] = session.comm.interrupt()
+                    finally:
+                        cancel.Tcl_CancelEval(address, None, None, TCL_CANCEL_UNWIND)
 
     watcher = threading.Thread(target=watch, name="tcl-interrupt", daemon=True)
     watcher.start()
@@ -128,12 +136,28 @@ def _cancel_on_sigint(session: TclSession, cancelled: dict) -> Iterator[None]:
         yield
     finally:
         signal.set_wakeup_fd(previous)
+        signal.signal(signal.SIGINT, previous_handler)
         with lock:
             state["running"] = False
         writer.close()
         watcher.join(1.0)
         reader.close()
-        cancel.TclResetCancellation(address, 1)  # a cancel that came after the end is dropped
+        _drop_late_cancel(session, cancel, address)
+
+
+def _drop_late_cancel(session: TclSession, api: Any, address: int) -> None:
+    """A cancel asked for from the watcher thread reaches the interpreter through an async
+    handler that runs at its next command, which could be in the next cell: run a command
+    now, so it lands here, and forget it."""
+    import tkinter
+
+    for _ in range(2):
+        api.TclResetCancellation(address, 1)
+        try:
+            session.tcl.eval("list")
+            return
+        except tkinter.TclError:
+            continue
 
 
 _TCL_API: list = []
@@ -185,3 +209,13 @@ def reset_session() -> None:
     """Start this rank over with a fresh interpreter (variables, handles, group names)."""
     global _session
     _session = None
+
+
+def group_definitions() -> list[tuple[str, tuple[int, ...]]]:
+    """This rank's named groups, in order of creation (to rebuild them after a heal)."""
+    return rank_session().comm.group_definitions()
+
+
+def rebuild_groups(definitions: list[tuple[str, tuple[int, ...]]]) -> None:
+    """After the launcher rebuilt the world: the named groups again, on every rank."""
+    rank_session().comm.rebuild_groups(definitions)

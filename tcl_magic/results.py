@@ -35,6 +35,7 @@ class CellResult:
     error: TclErrorInfo | None = None
     exit_code: int | None = None  # set when the script called `exit`
     tensors: list[TensorSummary] = field(default_factory=list)
+    group_broken: str | None = None  # why this rank's process group broke in the cell (rebuilt after it)
 
     @property
     def ok(self) -> bool:

@@ -114,13 +114,36 @@ class TclSession:
 
     # --- evaluation ------------------------------------------------------------------------
 
-    def eval(self, source: str, script_name: str | None = None) -> CellResult:
-        """Evaluate Tcl source at global level; never raises for a Tcl error."""
+    def eval(self, source: str, script_name: str | None = None, cell: str | None = None) -> CellResult:
+        """Evaluate Tcl source at global level; never raises for a Tcl error.
+
+        On a multi-rank world the evaluation is a cell on the board (`cell` numbers it the
+        same on every rank): when it ends, peers still waiting for this rank in a
+        collective are told how it ended, at once.
+        """
         self._output = []
+        self.comm.begin_cell(cell)
+        result = CellResult(rank=self.comm.rank)
+        try:
+            self._evaluate(source, script_name, result)
+        except BaseException as err:  # a cancelled evaluation
+            self.comm.end_cell("error", str(err) or type(err).__name__)
+            raise
+        if result.error is not None:
+            self.comm.end_cell("error", result.error.message)
+        elif result.exit_code is not None:
+            self.comm.end_cell("exit", str(result.exit_code))
+        else:
+            self.comm.end_cell("ok")
+        result.group_broken = self.comm.broken
+        result.tensors = self.tensor_summaries()
+        return result
+
+    def _evaluate(self, source: str, script_name: str | None, result: CellResult) -> None:
         if script_name is not None:
             self.tcl.call("info", "script", script_name)
         code = int(self.tcl.call("catch", source, "::torch::_impl::result", "::torch::_impl::options"))
-        result = CellResult(rank=self.comm.rank, output=self.captured_output())
+        result.output = self.captured_output()
         value = self.tcl.eval("set ::torch::_impl::result")
         if code in (0, 2):
             result.result = value
@@ -136,8 +159,6 @@ class TclSession:
             word = "break" if code == 3 else "continue" if code == 4 else f"code {code}"
             message = f'invoked "{word}" outside of a loop'
             result.error = TclErrorInfo(message, message, "NONE")
-        result.tensors = self.tensor_summaries()
-        return result
 
     def captured_output(self) -> list[tuple[str, str]]:
         """What the current (or last) evaluation wrote so far: runs of one stream, in order."""

@@ -7,6 +7,7 @@ the agreement round, then move the data. Results are new tensors on the rank's d
 """
 from __future__ import annotations
 
+import functools
 from typing import Callable
 
 import torch
@@ -17,6 +18,18 @@ from .world import REDUCE_NAMES, Comm, Group, PeerMeta, chunk_sizes
 
 REDUCE_OPS = dict(zip(REDUCE_NAMES, (dist.ReduceOp.SUM, dist.ReduceOp.SUM, dist.ReduceOp.MAX,
                                      dist.ReduceOp.MIN, dist.ReduceOp.PRODUCT)))
+
+
+def _collective(op: str) -> Callable:
+    """The data phase of a collective is watched by the world: if torch fails there, the
+    process group is broken and gets rebuilt when the cell ends."""
+    def wrap(fn: Callable) -> Callable:
+        @functools.wraps(fn)
+        def run(comm: Comm, *args, **kwargs):
+            with comm.moving(f"distributed_{op}"):
+                return fn(comm, *args, **kwargs)
+        return run
+    return wrap
 
 
 def _split_refusal(tensor: torch.Tensor, group: Group, what: str) -> str | None:
@@ -59,6 +72,7 @@ def _enter(comm: Comm, group_name: str, tensor: torch.Tensor, rank_label: str | 
     return group, None
 
 
+@_collective("scatter")
 def scatter(comm: Comm, tensor: torch.Tensor, src: int, group_name: str) -> torch.Tensor:
     """src's tensor split along dim 0 with tensor_split sizes; this rank's chunk."""
     group, early = _enter(comm, group_name, tensor, "src", src)
@@ -85,6 +99,7 @@ def scatter(comm: Comm, tensor: torch.Tensor, src: int, group_name: str) -> torc
     return out
 
 
+@_collective("gather")
 def gather(comm: Comm, tensor: torch.Tensor, dst: int, group_name: str, concat: bool) -> torch.Tensor:
     """On dst: every member's tensor stacked on a new dim 0 (or concatenated along dim 0)."""
     group, early = _enter(comm, group_name, tensor, "dst", dst,
@@ -119,6 +134,7 @@ def gather(comm: Comm, tensor: torch.Tensor, dst: int, group_name: str, concat: 
     return out
 
 
+@_collective("broadcast")
 def broadcast(comm: Comm, tensor: torch.Tensor, root: int, group_name: str) -> torch.Tensor:
     """root's tensor on every member (shape and dtype from root)."""
     group, early = _enter(comm, group_name, tensor, "root", root)
@@ -134,6 +150,7 @@ def broadcast(comm: Comm, tensor: torch.Tensor, root: int, group_name: str) -> t
     return out
 
 
+@_collective("all_reduce")
 def all_reduce(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
     """The element-wise reduction of every member's tensor, on every member."""
     group, early = _enter(comm, group_name, tensor, alone=lambda: _finish_mean(tensor.clone(), op, 1))
@@ -145,6 +162,7 @@ def all_reduce(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> to
     return _finish_mean(result, op, len(group.ranks))
 
 
+@_collective("reduce_scatter")
 def reduce_scatter(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
     """The element-wise reduction of every member's tensor, split along dim 0; this rank's chunk."""
     group, early = _enter(comm, group_name, tensor, alone=lambda: _finish_mean(tensor.clone(), op, 1))
@@ -165,6 +183,7 @@ def reduce_scatter(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -
     return _finish_mean(out, op, len(group.ranks))
 
 
+@_collective("all_to_all")
 def all_to_all(comm: Comm, tensor: torch.Tensor, group_name: str) -> torch.Tensor:
     """Chunk j of every member's tensor goes to member j; received chunks concatenated in rank order."""
     group, early = _enter(comm, group_name, tensor)
@@ -181,6 +200,7 @@ def all_to_all(comm: Comm, tensor: torch.Tensor, group_name: str) -> torch.Tenso
     return out
 
 
+@_collective("barrier")
 def barrier(comm: Comm, group_name: str) -> str:
     """Every member waits for the others; the answer says how many met."""
     group = comm.collective_group(group_name)

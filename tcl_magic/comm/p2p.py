@@ -94,13 +94,21 @@ class _Receive:
 
 def send(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> None:
     check_transfer(comm, "distributed_send", "dst", dst, tag)
-    for work in _post_send(comm, tensor, dst, tag):
-        work.wait()
+    with comm.moving("distributed_send", at_once=True):
+        for work in _post_send(comm, tensor, dst, tag):
+            work.wait()
 
 
 def recv(comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype) -> torch.Tensor:
     check_transfer(comm, "distributed_recv", "src", src, tag)
-    return _Receive(comm, shape, src, tag, dtype).complete()
+    with comm.moving("distributed_recv", at_once=True):
+        return _Receive(comm, shape, src, tag, dtype).complete()
+
+
+def wait(comm: Comm, transfer: "PendingTransfer") -> torch.Tensor | None:
+    """The end of an isend or irecv: the received tensor, or None for a send."""
+    with comm.moving("distributed_wait", at_once=True):
+        return transfer.finish()
 
 
 @dataclass

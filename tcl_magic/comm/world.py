@@ -10,15 +10,20 @@ collectives behave as they really would in a world of one process.
 from __future__ import annotations
 
 import atexit
+import contextlib
+import itertools
+import os
 import zlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError
+from .board import Board, RoundFailed, connect_store, format_ranks
+
 
 MAX_DIMS = 10
 _DTYPE_CODES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32,
@@ -38,6 +43,7 @@ class Group:
     name: str
     ranks: tuple[int, ...]
     pg: object | None = None
+    key: str = "world"  # its name on the board (user names may hold any character)
 
     def describe(self) -> str:
         label = f'group "{self.name}"' if self.name else "the world"
@@ -50,14 +56,6 @@ class PeerMeta:
 
     dtype: torch.dtype
     shape: tuple[int, ...]
-
-
-def format_ranks(ranks: Sequence[int]) -> str:
-    """`0-3`, `0,2`: rank lists as people read them."""
-    ranks = sorted(ranks)
-    if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)):
-        return f"{ranks[0]}-{ranks[-1]}"
-    return ",".join(map(str, ranks))
 
 
 def tensor_header(tensor: torch.Tensor) -> torch.Tensor | None:
@@ -88,6 +86,11 @@ class Comm:
         # the ranks evaluating the current cell when it runs on part of a cluster (None: all)
         self.running_ranks: tuple[int, ...] | None = None
         self._owns_world = False  # True once torch::distributed_init created the world here
+        self._store_address: tuple[str, int] | None = None  # the store of a world made here
+        self._board: Board | None = None
+        self._group_serials = itertools.count(1)
+        self.broken: str | None = None  # why the process group cannot be used until it is rebuilt
+        self._moving = False  # inside `moving`, once the members agreed
         # (src, tag) -> set once the latest receive from there has posted its data (see p2p)
         self.receive_order: dict[tuple[int, int], object] = {}
 
@@ -136,12 +139,14 @@ class Comm:
             raise TclCommandError("the nccl backend needs CUDA GPUs and this rank sees none: use -backend gloo",
                                   "BACKEND")
         try:
-            dist.init_process_group(backend, init_method=f"tcp://{master_addr}:{master_port}",
-                                    rank=rank, world_size=world_size, timeout=timedelta(seconds=timeout_s))
+            store = connect_store(master_addr, master_port, timeout_s, serve=rank == 0, world_size=world_size)
+            dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
+                                    timeout=timedelta(seconds=timeout_s))
         except (RuntimeError, ValueError) as err:  # DistStoreError, a busy port, a timeout
             first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise TclCommandError(f"rendezvous at tcp://{master_addr}:{master_port} for {world_size} rank(s) "
                                   f"failed: {first_line}", "RENDEZVOUS") from None
+        self._store_address = (master_addr, master_port)
         if backend == "nccl":
             torch.cuda.set_device(rank % torch.cuda.device_count())
         self._owns_world = True
@@ -178,8 +183,46 @@ class Comm:
         if self._owns_world and self.initialized:
             dist.destroy_process_group()
         self._groups.clear()
-        self._owns_world = False
+        self._owns_world, self._store_address, self._board = False, None, None
         atexit.unregister(self._release_world)
+
+    # --- the board: cells, rounds, and what each rank is doing ---------------------------------
+
+    @property
+    def board(self) -> Board:
+        """This rank's board, in the store of its rendezvous: the launcher's (which outlives
+        every rank; MASTER_ADDR and MASTER_PORT name it, as under torchrun) or the one
+        torch::distributed_init made."""
+        if self._board is None:
+            address = self._store_address
+            if address is None and os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT", "").isdigit():
+                address = (os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
+            if address is None:
+                raise TclCommandError("this process group has no store to coordinate its ranks through "
+                                      "(MASTER_ADDR and MASTER_PORT are not set): create it with "
+                                      "torch::distributed_init or a cluster", "INIT")
+            timeout_s = self._world_timeout().total_seconds()
+            connect = lambda: connect_store(*address, timeout_s)  # noqa: E731
+            self._board = Board(connect(), self.rank, self.world_size, timeout_s, connect)
+        return self._board
+
+    def begin_cell(self, cell: str | None) -> None:
+        """A new evaluation starts: rounds are counted afresh, peers see this rank running."""
+        if self.is_multi_rank:
+            with contextlib.suppress(TclCommandError):  # no store: its collectives will say so
+                self.board.begin_cell(cell, self.running_ranks)
+
+    def end_cell(self, end: str, error: str = "") -> None:
+        """The evaluation ended: peers waiting for this rank in a round stop waiting at once."""
+        if self.is_multi_rank and self._board is not None:
+            self._board.end_cell(end, error)
+
+    def interrupt(self) -> str:
+        """From the interrupt watcher thread: stop waiting in a round; what this rank was doing."""
+        if self._board is None:
+            return "running Tcl"
+        self._board.interrupt()
+        return self._board.interrupted_while
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -236,17 +279,32 @@ class Comm:
             self.join_failed("", str(refusal))
             raise refusal
         self.agree(self.group(""), torch.zeros(0), "new_group", zlib.crc32(repr((name, ranks)).encode()))
-        pg = dist.new_group(list(ranks), timeout=self._world_timeout())
-        group = Group(name, ranks, pg)
+        with self.moving("distributed_new_group"):
+            group = self._make_group(name, ranks)
         self._groups[name] = group
         return group
 
-    def _world_timeout(self) -> timedelta | None:
+    def _make_group(self, name: str, ranks: tuple[int, ...]) -> Group:
+        pg = dist.new_group(list(ranks), timeout=self._world_timeout())
+        return Group(name, ranks, pg, f"g{next(self._group_serials)}")
+
+    def rebuild_groups(self, definitions: list[tuple[str, tuple[int, ...]]]) -> None:
+        """After the world was rebuilt: the named groups again, in their order of creation
+        (every rank calls this with the same list, as new_group requires)."""
+        self._groups = {name: self._make_group(name, tuple(ranks)) for name, ranks in definitions}
+        self.broken = None
+        if self._board is not None:
+            self._board.timeout_s = self._world_timeout().total_seconds()
+
+    def group_definitions(self) -> list[tuple[str, tuple[int, ...]]]:
+        return [(g.name, g.ranks) for g in self._groups.values()]
+
+    def _world_timeout(self) -> timedelta:
         """The world's collective timeout, for its subgroups too (torch would give them 30 min)."""
         try:
             return dist.group.WORLD._get_backend(self.device).options._timeout
         except (AttributeError, RuntimeError):
-            return None
+            return timedelta(minutes=30)
 
     def destroy_group(self, name: str) -> None:
         if not name:
@@ -271,24 +329,25 @@ class Comm:
               failure: str | None = None) -> list[PeerMeta]:
         """Tell every member this rank's status, call and tensor metadata; learn theirs.
 
-        Raises on every rank if any rank failed, or if the ranks are not making the same
-        call (another collective, or another src/dst/root), naming the ranks concerned.
+        Raises on every rank if any rank failed, if the ranks are not making the same call
+        (another collective, or another src/dst/root), or if a member will never come (it
+        left the cell, died, was interrupted), naming the ranks concerned. Runs on the
+        board, so a failed round has sent nothing through the process group.
         """
-        members = len(group.ranks)
-        slot = torch.zeros(_SLOT, dtype=torch.int64)
         header = None if tensor is None else tensor_header(tensor)
         if failure is None and tensor is not None and header is None:
             failure = (f"tensors of more than {MAX_DIMS} dimensions or of dtype {tensor.dtype} "
                        "cannot be communicated")
+        if failure is None and self.broken:
+            failure = f"the process group is broken ({self.broken}); it is rebuilt when this cell ends"
         if failure is not None or tensor is None:
-            slot[0] = 1
+            slot = [1] + [0] * (_SLOT - 1)
         else:
-            slot[1:3] = torch.tensor([_OPS.index(op), arg])
-            slot[3:] = header
-        # an all-to-all of this rank's slot is an all-gather in one step (gloo's all_reduce takes 2(n-1))
-        table = torch.empty(members * _SLOT, dtype=torch.int64, device=self.device)
-        dist.all_to_all_single(table, slot.repeat(members).to(self.device), group=group.pg)
-        rows = table.view(members, _SLOT).tolist()
+            slot = [0, _OPS.index(op), arg, *header.tolist()]
+        try:
+            rows = self.board.agree(group.key, group.describe(), group.ranks, f"distributed_{op}", slot)
+        except RoundFailed as err:
+            raise TclCommandError(str(err), "PEER") from None
         if failure is not None:
             raise TclCommandError(failure)
         failed = [rank for rank, row in zip(group.ranks, rows) if row[0]]
@@ -298,7 +357,30 @@ class Comm:
                                   "for this call (see that rank's output)", "PEER")
         if len({(row[1], row[2]) for row in rows}) > 1:
             raise TclCommandError(_mismatch(group, rows), "MISMATCH")
+        self._moving = True
         return [PeerMeta(*header_meta(row[3:])) for row in rows]
+
+    @contextlib.contextmanager
+    def moving(self, op: str, at_once: bool = False) -> Iterator[None]:
+        """Around a call that moves data through the process group once its members agreed
+        (at once for point-to-point calls, which have no agreement round): an error from
+        torch there means the group itself broke (a real timeout, a peer that died in the
+        middle): it is marked broken, to be rebuilt when the cell ends."""
+        self._moving = at_once
+        try:
+            yield
+        except RuntimeError as err:
+            if not self._moving:
+                raise
+            text = str(err).strip()
+            first_line = text.splitlines()[0] if text else type(err).__name__
+            self.broken = f"{op} failed while moving data: {first_line}"
+            raise TclCommandError(f"the process group broke during {op} ({first_line}); it is rebuilt when "
+                                  "this cell ends, keeping every rank's variables", "BROKEN") from None
+        finally:
+            if self._moving and self._board is not None:
+                self._board.post("run")
+            self._moving = False
 
     def join_failed(self, group_name: str, message: str) -> None:
         """A rank whose arguments were bad still takes part in the agreement round, so the

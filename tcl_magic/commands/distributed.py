@@ -143,7 +143,7 @@ def distributed_irecv(ctx, shape, src, tag, dtype):
 @command("distributed_wait", Param("handle", STRING))
 def distributed_wait(ctx, handle):
     """Wait for a transfer: a new tensor handle for a receive, send_completed for a send."""
-    received = ctx.handles.pop_work(handle).finish()
+    received = p2p.wait(ctx.comm, ctx.handles.pop_work(handle))
     return "send_completed" if received is None else received
 
 
