@@ -105,7 +105,8 @@ def main() -> None:
     print(f"{options.ranks} gloo ranks, collective timeout {options.timeout:g} s (raw torch.distributed waits "
           f"that long, then its group is broken); median of {options.repeats} where repeated")
     for name, seconds in rows:
-        print(f"{name.ljust(width)}  {seconds:6.2f} s  ({seconds / options.timeout:.3f} of the timeout)")
+        print(f"{name.ljust(width)}  {seconds:6.2f} s  (timeout {options.timeout:g} s: "
+              f"{options.timeout / max(seconds, 1e-3):.0f}x sooner)")
 
 
 if __name__ == "__main__":

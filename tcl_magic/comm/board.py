@@ -262,31 +262,40 @@ class Board(BoardView):
         self.store.append(base + "/slots", f"{self.rank}:{','.join(map(str, slot))};")
         if self.store.add(base + "/n", 1) == len(members):
             verdict = self.store.compare_set(base + "/verdict", "", OK).decode()
+            slots = self.store.get(base + "/slots") if verdict == OK else b""
             if round_ > 2:  # every member is past round-2: its keys are garbage
                 self._delete_round(round_key(self.cell, group, round_ - 2))
         else:
-            verdict = self._await(base, members)
+            verdict, slots = self._await(base, members)
         if verdict != OK:
             self._failed.append(base)
             message = self._explain(verdict, op)
             self.post("run")
             raise RoundFailed(message)
         self.post("data", op=op, group=group, label=label, members=list(members), round=round_)
-        return self._slots(self.store.get(base + "/slots"), members)
+        return self._slots(slots, members)
 
-    def _await(self, base: str, members: Sequence[int]) -> str:
+    def _await(self, base: str, members: Sequence[int]) -> tuple[str, bytes]:
+        """The round's verdict and, when it is ok, every member's slot. (A member seen gone
+        may have completed the round and left: the compare-and-set then answers "ok".)"""
         verdict_key = base + "/verdict"
         states = self.states(members)
         gone = [m for m, state in states.items() if state.gone(self.cell)]
         if gone:
-            return self.store.compare_set(verdict_key, "", f"fail left {','.join(map(str, gone))}").decode()
-        self._waiting = states[self.rank]
-        try:
-            return self._verdict(verdict_key, states)
-        finally:
-            self._waiting = None
+            verdict = self.store.compare_set(verdict_key, "", f"fail left {','.join(map(str, gone))}").decode()
+        else:
+            self._waiting = states[self.rank]
+            try:
+                verdict = self._verdict(verdict_key, states)
+            finally:
+                self._waiting = None
+        if verdict not in (None, OK):
+            return verdict, b""
+        verdict, slots = self.store.multi_get([verdict_key, base + "/slots"])
+        return verdict.decode(), slots
 
-    def _verdict(self, verdict_key: str, states: dict[int, RankState]) -> str:
+    def _verdict(self, verdict_key: str, states: dict[int, RankState]) -> str | None:
+        """A failure this rank sets, or None once the verdict is there to read."""
         if self.interrupted_while is not None:  # the watcher came just before
             why = f"interrupted while {self._waiting_for(self, states[self.rank])}"
             return self.store.compare_set(verdict_key, "", f"fail interrupted {why}").decode()
@@ -295,7 +304,7 @@ class Board(BoardView):
         except dist.DistStoreError:
             why = f"timed out after {self.timeout_s:g} s {self._waiting_for(self, self._waiting)}"
             return self.store.compare_set(verdict_key, "", f"fail timeout {why}").decode()
-        return self.store.get(verdict_key).decode()
+        return None
 
     def _explain(self, verdict: str, op: str) -> str:
         """The failed round's first cause, as every member words it."""

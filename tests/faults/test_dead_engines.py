@@ -8,7 +8,7 @@ import time
 
 import pytest
 
-from conftest import assert_collectives_work
+from recovery import assert_collectives_work
 from tcl_magic.magic import TclCellError
 
 

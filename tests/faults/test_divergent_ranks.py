@@ -2,7 +2,7 @@
 did what, and the next cell's collectives work without a restart."""
 import pytest
 
-from conftest import assert_collectives_work
+from recovery import assert_collectives_work
 from tcl_magic.magic import TclCellError
 
 

@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import assert_collectives_work
+from recovery import assert_collectives_work
 from tcl_magic.magic import TclCellError
 
 # ranks 0-2 wait in a barrier for rank 3, which spins in a pure Tcl loop
