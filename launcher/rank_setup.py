@@ -66,6 +66,8 @@ def init_rank(placement: RankPlacement, backend: str, store_addr: str, store_por
         torch.set_num_threads(max(1, cores // placement.local_world_size))
     else:
         torch.cuda.set_device(placement.local_rank)
+    if placement.master_addr == terms.LOOPBACK_ADDR:
+        os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # every rank is here: gloo listens on loopback only
     if dist.is_initialized():
         dist.destroy_process_group()
     timeout = timedelta(seconds=timeout_s)

@@ -62,18 +62,31 @@ def device_from_tcl(text: str) -> torch.device:
     return device
 
 
+INT64_MIN, INT64_MAX = -(1 << 63), (1 << 63) - 1
+
+
 def int_from_tcl(text: str) -> int:
+    """An integer that torch can hold (64 bits)."""
+    value = _int_or_none(text)
+    if value is None:
+        raise ConversionError("Must be an integer.")
+    if not INT64_MIN <= value <= INT64_MAX:
+        raise ConversionError(f"Must be an integer from {INT64_MIN} to {INT64_MAX}.")
+    return value
+
+
+def _int_or_none(text: str) -> int | None:
     try:
         return int(text, 0) if text[:2].lower() in ("0x", "0o", "0b") else int(text)
     except (ValueError, TypeError, IndexError):
-        raise ConversionError("Must be an integer.") from None
+        return None
 
 
 def number_from_tcl(text: str) -> int | float:
-    try:
-        return int_from_tcl(text)
-    except ConversionError:
-        pass
+    """An integer (one past 64 bits becomes a float, as in a torch tensor) or a float."""
+    value = _int_or_none(text)
+    if value is not None:
+        return value if INT64_MIN <= value <= INT64_MAX else float(value)
     try:
         return float(text)
     except ValueError:
@@ -91,9 +104,12 @@ def bool_from_tcl(text: str) -> bool:
 
 def _int_list(text: str, split: SplitList) -> list[int]:
     try:
-        return [int(item) for item in split(text)]
+        values = [int(item) for item in split(text)]
     except ValueError:
         raise ConversionError("Must be a list of integers.") from None
+    if any(not INT64_MIN <= v <= INT64_MAX for v in values):
+        raise ConversionError(f"Must be a list of integers from {INT64_MIN} to {INT64_MAX}.")
+    return values
 
 
 def ranks_from_tcl(text: str, split: SplitList) -> list[int]:
@@ -195,7 +211,10 @@ def _(value: np.ndarray, name: str = "value") -> torch.Tensor:
 @python_to_tcl.register(int)
 @python_to_tcl.register(float)
 def _(value, name: str = "value") -> torch.Tensor:
-    return torch.tensor(value)
+    try:
+        return torch.tensor(value)
+    except (RuntimeError, OverflowError, ValueError) as err:  # an int past 64 bits
+        raise _unsupported(name, value, f"{value} does not fit a 64-bit integer tensor") from err
 
 
 @python_to_tcl.register(list)
@@ -203,7 +222,7 @@ def _(value, name: str = "value") -> torch.Tensor:
 def _(value, name: str = "value") -> torch.Tensor:
     try:
         return torch.tensor(value)
-    except (TypeError, ValueError, RuntimeError) as err:
+    except (TypeError, ValueError, RuntimeError, OverflowError) as err:
         raise _unsupported(name, value, f"not a rectangular list of numbers: {str(err).splitlines()[0]}") from None
 
 

@@ -2,13 +2,21 @@
 
 Numbering is a per-registry counter, so the same SPMD script produces the same handle
 names on every rank, which is what lets one cell's text refer to "tensor3" everywhere.
+Freeing never renumbers: a handle that nothing can reach any more is dropped (see
+`TclSession.sweep`), and the counter goes on.
 """
 from __future__ import annotations
 
 import itertools
+import re
 from typing import Any, Iterator
 
 import torch
+
+HANDLE_NAME = re.compile(r"\b(?:tensor\d+|(?:isend|irecv)_handle_\w+)\b")
+"""Every handle name (what a sweep looks for in Tcl values)."""
+FIRST_SWEEP_AT = 1000
+"""Live tensors that trigger a sweep in the middle of an evaluation (then twice what survived)."""
 
 
 class HandleError(LookupError):
@@ -23,11 +31,34 @@ class HandleRegistry:
         self._works: dict[str, Any] = {}
         self._tensor_numbers = itertools.count(1)
         self._work_numbers = itertools.count(1)
+        self.made = 0  # tensor handles made so far (the number of the newest)
+        self.sweep_due = False  # many tensors are live: the command that made the last one sweeps
+        self._sweep_at = FIRST_SWEEP_AT
 
     def add(self, tensor: torch.Tensor) -> str:
-        name = f"tensor{next(self._tensor_numbers)}"
+        self.sweep_due = len(self._tensors) >= self._sweep_at
+        self.made = next(self._tensor_numbers)
+        name = f"tensor{self.made}"
         self._tensors[name] = tensor
         return name
+
+    def keep_only(self, reachable: set[str], newest_kept: int = 0) -> int:
+        """Drop every handle not in `reachable`, but the `newest_kept` newest tensors (a
+        command being evaluated may hold them as arguments, in no variable yet). Returns how
+        many tensors were dropped."""
+        oldest_kept = self.made - newest_kept
+        dropped = [name for name in self._tensors.keys() - reachable if int(name[6:]) <= oldest_kept]
+        for name in dropped:
+            del self._tensors[name]
+        for name in [name for name in self._works if name not in reachable]:
+            del self._works[name]
+        self.sweep_due = False
+        self._sweep_at = max(FIRST_SWEEP_AT, 2 * len(self._tensors))
+        return len(dropped)
+
+    def clear(self) -> None:
+        self._tensors.clear()
+        self._works.clear()
 
     def get(self, name: str) -> torch.Tensor:
         tensor = self._tensors.get(name)
@@ -64,7 +95,3 @@ class HandleRegistry:
         except KeyError:
             raise HandleError(f"Invalid work handle: {name}") from None
 
-    def pop_work(self, name: str) -> Any:
-        work = self.get_work(name)
-        del self._works[name]
-        return work

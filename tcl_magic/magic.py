@@ -7,6 +7,7 @@ A failing cell raises `TclCellError`, so Jupyter gets an error reply ("run all" 
 """
 from __future__ import annotations
 
+import math
 import re
 import sys
 import time
@@ -66,6 +67,8 @@ def parse_ranks(text: str, world_size: int) -> list[int]:
         if not match:
             raise UsageError(f"--ranks {text!r} is not a list of ranks; write e.g. --ranks 0,2 or --ranks 1-3")
         first, last = int(match[1]), int(match[2] or match[1])
+        if last < first:
+            raise UsageError(f"--ranks {text!r}: the range {part} goes down; write it as {last}-{first}")
         ranks.update(range(first, last + 1))
     outside = sorted(r for r in ranks if r >= world_size)
     if not ranks or outside:
@@ -139,6 +142,9 @@ class TorchTclMagics(Magics):
     # --- running cells ------------------------------------------------------------------
 
     def _run(self, args, source: str) -> Any:
+        for option, value in (("--timeout", args.timeout), ("--stream-after", args.stream_after)):
+            if value is not None and not (math.isfinite(value) and value >= (0 if option == "--stream-after" else 1e-3)):
+                raise UsageError(f"{option} {value} is not a number of seconds; give e.g. {option} 30")
         inputs = self._inputs(_names(args.input))
         outputs = _names(args.output)
         if self.cluster is None or args.local:
@@ -290,6 +296,8 @@ class TorchTclMagics(Magics):
 
     def _reset(self) -> None:
         """Fresh interpreters: no variables, handles or group names, in the kernel and on the ranks."""
+        if self._session is not None:
+            self._session.close()
         self._session = None
         self._seen.clear()
         if self.cluster is not None:

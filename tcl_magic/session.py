@@ -13,11 +13,14 @@ import torch
 
 from . import commands, convert
 from .comm import Comm
-from .handles import HandleRegistry
+from .handles import HANDLE_NAME, HandleRegistry
 from .results import CellResult, TclErrorInfo, TensorSummary
 from .spec import CommandSpec
 
 OutputHook = Callable[[str, str], None]
+IN_FLIGHT = 64
+"""The newest tensors a sweep in the middle of an evaluation leaves alone: a command being
+evaluated may hold them as arguments that no variable names yet."""
 
 _SETUP = r"""
 namespace eval ::torch { namespace eval _impl {} }
@@ -27,6 +30,35 @@ foreach ::torch::_chan {stdout stderr} {
 }
 unset ::torch::_chan
 catch {rename ::exit {}}
+proc ::torch::_impl::values {} {
+    # every value a handle can live in, as one text: variables of every namespace (arrays
+    # too), and the locals of every running proc
+    set found {}
+    set namespaces {::}
+    while {[llength $namespaces]} {
+        set ns [lindex $namespaces end]
+        set namespaces [lreplace $namespaces end end {*}[namespace children $ns]]
+        foreach name [info vars [string trimright $ns :]::*] {
+            if {$name in {::errorInfo ::errorCode ::env}} continue
+            if {[array exists $name]} {
+                lappend found [array get $name]
+            } elseif {[info exists $name]} {
+                lappend found [set $name]
+            }
+        }
+    }
+    for {set level [expr {[info level] - 1}]} {$level > 0} {incr level -1} {
+        foreach name [uplevel #$level {info locals}] {
+            if {[uplevel #$level [list array exists $name]]} {
+                lappend found [uplevel #$level [list array get $name]]
+            } elseif {[uplevel #$level [list info exists $name]]} {
+                lappend found [uplevel #$level [list set $name]]
+            }
+        }
+    }
+    join $found \n
+}
+proc ::torch::_impl::sweep {} {::torch::_impl::_keep [::torch::_impl::values]}
 proc ::exit {{code 0}} {
     if {![string is integer -strict $code]} {
         return -code error "expected integer but got \"$code\""
@@ -57,6 +89,7 @@ class TclSession:
         self._output: list[tuple[str, list[str]]] = []  # runs of one stream, joined at the end
         self._decoders: dict[str, codecs.IncrementalDecoder] = {}
         self.tcl.createcommand("::torch::_impl::_capture", self._capture)
+        self.tcl.createcommand("::torch::_impl::_keep", lambda text: self._keep(text, IN_FLIGHT))
         self.tcl.eval(_SETUP)
         for spec in commands.ALL:
             self._install(spec)
@@ -136,8 +169,27 @@ class TclSession:
         else:
             self.comm.end_cell("ok")
         result.group_broken = self.comm.broken
+        self.sweep()
         result.tensors = self.tensor_summaries()
         return result
+
+    def sweep(self, in_flight: int = 0) -> int:
+        """Free every tensor that no Tcl value can reach any more (the rule: a handle lives
+        while a variable, an array element, a list or dict inside one, in any namespace or
+        in a running proc, mentions it; the last cell's value counts too). Runs at the end
+        of every evaluation, and in the middle of one whenever the live tensors have doubled."""
+        return self._keep(self.tcl.call("::torch::_impl::values"), in_flight)
+
+    def _keep(self, text: str, in_flight: int) -> int:
+        return self.handles.keep_only(set(HANDLE_NAME.findall(str(text))), in_flight)
+
+    def close(self) -> None:
+        """Release the interpreter and every tensor now (commands hold the session, so the
+        two would otherwise keep each other alive)."""
+        self.handles.clear()
+        for name in self.tcl.splitlist(self.tcl.eval("info commands ::torch::_impl::*")):
+            self.tcl.tk.deletecommand(name)
+        self.on_output = None
 
     def _evaluate(self, source: str, script_name: str | None, result: CellResult) -> None:
         if script_name is not None:

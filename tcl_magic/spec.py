@@ -22,6 +22,8 @@ from .errors import TclCommandError
 from .handles import HandleError
 
 REQUIRED = object()
+SWEEP_DUE = 2
+"""The bridge's status for "done, and many tensors are live: sweep before going on"."""
 
 
 def camel_case(name: str) -> str:
@@ -216,7 +218,8 @@ class CommandSpec:
             ctx.on_parse_failure(self, args, str(err))
             return _failure(err)
         try:
-            return (0, ctx.to_tcl(self.func(ctx, *values)))
+            value = ctx.to_tcl(self.func(ctx, *values))
+            return (SWEEP_DUE if ctx.handles.sweep_due else 0, value)
         except Exception as err:
             return self.failure_of(err)
 
@@ -225,7 +228,7 @@ class CommandSpec:
 
         Any conversion problem falls back to `invoke`, which words the message.
         """
-        func, to_tcl, invoke = self.func, ctx.to_tcl, self.invoke
+        func, to_tcl, invoke, handles = self.func, ctx.to_tcl, self.invoke, ctx.handles
         kinds = tuple(p.kind.parse for p in self.params)
         defaults = tuple(p.default for p in self.params)
         least, most = self._least, len(self.params)
@@ -245,7 +248,8 @@ class CommandSpec:
             except Exception as err:
                 return self.failure_of(err)
             if isinstance(result, torch.Tensor):
-                return (0, ctx.handles.add(result))
+                name = handles.add(result)
+                return (SWEEP_DUE if handles.sweep_due else 0, name)
             return (0, to_tcl(result))
         return call
 
@@ -267,15 +271,16 @@ class CommandSpec:
                              "-errorinfo", f"{message}\n{trace}"))
 
     def wrapper_procs(self) -> str:
-        """Tcl source of the procs that turn the bridge's status into a real Tcl error."""
+        """Tcl source of the procs that turn the bridge's status into a real Tcl error, or,
+        when many tensors are live, sweep from here, where Tcl sees the frames of every
+        running proc (a sweep asked for from Python would see the global frame only)."""
         impl = f"::torch::_impl::{self.name}"
-        if not self.params:
-            body = (f"set r [{impl}]\n    if {{[lindex $r 0]}} {{return {{*}}[lindex $r 2] [lindex $r 1]}}\n"
-                    "    lindex $r 1")
-            return "\n".join(f"proc ::torch::{n} {{}} {{\n    {body}\n}}" for n in self.names)
-        body = (f"set r [{impl} {{*}}$args]\n    if {{[lindex $r 0]}} {{return {{*}}[lindex $r 2] [lindex $r 1]}}\n"
-                "    lindex $r 1")
-        return "\n".join(f"proc ::torch::{n} args {{\n    {body}\n}}" for n in self.names)
+        call = f"[{impl} {{*}}$args]" if self.params else f"[{impl}]"
+        body = (f"set r {call}\n    if {{[lindex $r 0]}} {{\n"
+                f"        if {{[lindex $r 0] == {SWEEP_DUE}}} {{::torch::_impl::sweep; return [lindex $r 1]}}\n"
+                "        return {*}[lindex $r 2] [lindex $r 1]\n    }\n    lindex $r 1")
+        formals = "args" if self.params else "{}"
+        return "\n".join(f"proc ::torch::{n} {formals} {{\n    {body}\n}}" for n in self.names)
 
 
 def _failure(err: TclCommandError) -> tuple:

@@ -9,6 +9,7 @@ from __future__ import annotations
 import html
 import threading
 import time
+from collections import OrderedDict
 
 import ipywidgets as widgets
 from IPython.display import display
@@ -18,38 +19,68 @@ from .display import ScatterPicture, TensorTable, format_bytes, format_shape
 RANK_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
 DIFFERS_BACKGROUND = "#fff3cd"
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+_PAD = "padding:2px 8px;text-align:left;"
+
+
+MAX_CELLS_WITH_WIDGETS = 50
+"""Cells whose widgets stay live in the kernel; an older cell's are closed (its saved output
+keeps the text form), so the kernel's widget count stays bounded."""
+_shown: "OrderedDict[object, list[widgets.Widget]]" = OrderedDict()
 
 
 def show(widget: widgets.Widget, text: str) -> None:
-    """Display a widget whose text/plain form is `text` (not the widget's repr)."""
+    """Display a widget whose text/plain form is `text` (not the widget's repr). The widgets
+    an earlier run of the same cell showed are closed: its output was just replaced."""
+    key = _cell_key()
+    if key in _shown and key is not None:
+        _close(_shown.pop(key))
+    _shown.setdefault(key if key is not None else object(), []).append(widget)
+    while len(_shown) > MAX_CELLS_WITH_WIDGETS:
+        _close(_shown.popitem(last=False)[1])
     view = {"model_id": widget.model_id, "version_major": 2, "version_minor": 0}
     display({"text/plain": text, WIDGET_MIME: view}, raw=True)
 
 
-def _cell(content: str, background: str = "", bold: bool = False, title: str = "") -> widgets.HTML:
-    style = f"padding:2px 8px;{'font-weight:bold;' if bold else ''}"
-    if background:
-        style += f"background:{background};"
-    tip = f' title="{html.escape(title)}"' if title else ""
-    return widgets.HTML(f'<div style="{style}"{tip}>{content}</div>')
+def _cell_key() -> object:
+    """The notebook cell being run (JupyterLab and Notebook send its id), else None."""
+    try:
+        from IPython import get_ipython
+        parent = get_ipython().kernel.get_parent()
+        return parent.get("metadata", {}).get("cellId") or parent["header"]["msg_id"]
+    except (AttributeError, KeyError, TypeError):
+        return None
 
 
-def tensor_table_widget(table: TensorTable) -> widgets.GridBox:
-    """A GridBox: one row per variable, one column per rank; differing shapes highlighted."""
-    cells = [_cell("variable", bold=True)] + [_cell(html.escape(label), bold=True) for label in table.labels]
+def _close(shown: list[widgets.Widget]) -> None:
+    for widget in shown:
+        for child in getattr(widget, "children", ()):
+            child.close()
+        widget.close()
+
+
+def live_widget_count() -> int:
+    """Widgets of this extension still open in the kernel."""
+    return sum(1 + len(getattr(w, "children", ())) for ws in _shown.values() for w in ws)
+
+
+def tensor_table_widget(table: TensorTable) -> widgets.HTML:
+    """One HTML widget: a table with one row per variable, one column per rank; differing
+    shapes highlighted."""
+    head = "".join(f'<th style="{_PAD}">{html.escape(label)}</th>' for label in ["variable", *table.labels])
+    rows = []
     for row in table.rows:
-        background = DIFFERS_BACKGROUND if row.differs else ""
-        title = "shape differs across ranks" if row.differs else ""
+        style = _PAD + (f"background:{DIFFERS_BACKGROUND};" if row.differs else "")
+        title = ' title="shape differs across ranks"' if row.differs else ""
         name = html.escape(row.variable) + (" &#9888;" if row.differs else "")
-        cells.append(_cell(f"<code>{name}</code>", background, title=title))
+        cells = [f'<td style="{style}"{title}><code>{name}</code></td>']
         for rank in table.ranks:
             s = row.cells[rank]
             text = "&ndash;" if s is None else (
                 f'<span class="torchtcl-shape"><b>{format_shape(s.shape)}</b></span> {html.escape(s.dtype)} '
                 f"{html.escape(s.device)} {format_bytes(s.nbytes)}")
-            cells.append(_cell(text, background, title=title))
-    columns = f"max-content repeat({len(table.labels)}, max-content)"
-    grid = widgets.GridBox(cells, layout=widgets.Layout(grid_template_columns=columns, grid_gap="1px 0px"))
+            cells.append(f'<td style="{style}"{title}>{text}</td>')
+        rows.append(f"<tr>{''.join(cells)}</tr>")
+    grid = widgets.HTML(f'<table style="border-collapse:collapse"><tr>{head}</tr>{"".join(rows)}</table>')
     grid.add_class("torchtcl-table")
     return grid
 

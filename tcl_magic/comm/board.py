@@ -18,6 +18,8 @@ so at least one of them sees the other.
 from __future__ import annotations
 
 import json
+import socket
+import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
@@ -37,6 +39,10 @@ ENDINGS = {
 
 class RoundFailed(Exception):
     """An agreement round that cannot complete; the message says why, naming the ranks."""
+
+    def __init__(self, message: str, interrupted: bool = False):
+        super().__init__(message)
+        self.interrupted = interrupted
 
 
 @dataclass(frozen=True)
@@ -87,9 +93,14 @@ class RankState:
 
 def connect_store(host: str, port: int, timeout_s: float, serve: bool = False,
                   world_size: int | None = None) -> dist.TCPStore:
-    """A client of the TCP store at host:port (or, with serve, the store itself)."""
+    """A client of the TCP store at host:port (or, with serve, the store itself, listening
+    on that address only: not on every interface)."""
+    listener = None
+    if serve:
+        listener = socket.create_server((host, port), backlog=128)
     return dist.TCPStore(host, port, world_size, serve, timeout=timedelta(seconds=timeout_s),
-                         wait_for_workers=world_size is not None)
+                         wait_for_workers=world_size is not None,
+                         master_listen_fd=listener.detach() if listener else None)
 
 
 def round_key(cell: str, group: str, round_: int) -> str:
@@ -207,6 +218,7 @@ class Board(BoardView):
         self._rounds: dict[str, int] = {}  # group -> rounds joined in this cell
         self._failed: list[str] = []  # rounds of this cell that failed: nobody deletes their keys on the way
         self._waiting: RankState | None = None  # the round this rank waits in, for the interrupt watcher
+        self._lock = threading.Lock()
         self.phase = "idle"
         self.interrupted_while: str | None = None  # what this rank was doing when interrupted
         self.post("idle")
@@ -271,7 +283,7 @@ class Board(BoardView):
             self._failed.append(base)
             message = self._explain(verdict, op)
             self.post("run")
-            raise RoundFailed(message)
+            raise RoundFailed(message, verdict.startswith("fail interrupted "))
         self.post("data", op=op, group=group, label=label, members=list(members), round=round_)
         return self._slots(slots, members)
 
@@ -283,16 +295,20 @@ class Board(BoardView):
         gone = [m for m, state in states.items() if state.gone(self.cell)]
         if gone:
             verdict = self.store.compare_set(verdict_key, "", f"fail left {','.join(map(str, gone))}").decode()
-        else:
-            self._waiting = states[self.rank]
-            try:
-                verdict = self._verdict(verdict_key, states)
-            finally:
+            return verdict, self.store.get(base + "/slots") if verdict == OK else b""
+        self._waiting, verdict, slots = states[self.rank], None, b""
+        try:
+            verdict = self._verdict(verdict_key, states)
+            if verdict in (None, OK):
+                raw, slots = self.store.multi_get([verdict_key, base + "/slots"])
+                verdict = raw.decode()
+        finally:
+            with self._lock:  # the interrupt watcher reads both
                 self._waiting = None
-        if verdict not in (None, OK):
-            return verdict, b""
-        verdict, slots = self.store.multi_get([verdict_key, base + "/slots"])
-        return verdict.decode(), slots
+                if verdict is not None and verdict.startswith("fail interrupted ") and self.interrupted_while is None:
+                    # another member's interrupt came first: this rank's own comes in a moment
+                    self.interrupted_while = verdict.removeprefix("fail interrupted interrupted while ")
+        return verdict, slots
 
     def _verdict(self, verdict_key: str, states: dict[int, RankState]) -> str | None:
         """A failure this rank sets, or None once the verdict is there to read."""
@@ -343,10 +359,12 @@ class Board(BoardView):
     def interrupt(self) -> None:
         """Called by the interrupt watcher: fail the round this rank waits in, if any, and
         remember what the rank was doing, for its report."""
-        waiting = self._waiting
-        if waiting is None:
-            self.interrupted_while = "moving data" if self.phase == "data" else "running Tcl"
-            return
+        with self._lock:
+            waiting = self._waiting
+            if waiting is None:
+                if self.interrupted_while is None:
+                    self.interrupted_while = "moving data" if self.phase == "data" else "running Tcl"
+                return
         if self._side is None:
             self._side = BoardView(self._connect(), self.world_size)
         self.interrupted_while = self._waiting_for(self._side, waiting, at_interrupt=True)

@@ -11,8 +11,10 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import ipaddress
 import itertools
 import os
+import socket
 import zlib
 from dataclasses import dataclass
 from datetime import timedelta
@@ -135,6 +137,9 @@ class Comm:
         if not 0 <= rank < world_size:
             raise TclCommandError(f"invalid rank parameter: {rank} is not in 0..{world_size - 1} "
                                   f"(world_size {world_size})", "RANK")
+        where = _resolve(master_addr)
+        if where.is_loopback:
+            os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # every rank is on this host: loopback only
         if backend == "nccl" and not torch.cuda.is_available():
             raise TclCommandError("the nccl backend needs CUDA GPUs and this rank sees none: use -backend gloo",
                                   "BACKEND")
@@ -216,6 +221,11 @@ class Comm:
         """The evaluation ended: peers waiting for this rank in a round stop waiting at once."""
         if self.is_multi_rank and self._board is not None:
             self._board.end_cell(end, error)
+
+    @property
+    def interrupted_while(self) -> str | None:
+        """What this rank was doing when the cell was interrupted (None: it was not)."""
+        return None if self._board is None else self._board.interrupted_while
 
     def interrupt(self) -> str:
         """From the interrupt watcher thread: stop waiting in a round; what this rank was doing."""
@@ -347,7 +357,7 @@ class Comm:
         try:
             rows = self.board.agree(group.key, group.describe(), group.ranks, f"distributed_{op}", slot)
         except RoundFailed as err:
-            raise TclCommandError(str(err), "PEER") from None
+            raise TclCommandError(str(err), "INTERRUPTED" if err.interrupted else "PEER") from None
         if failure is not None:
             raise TclCommandError(failure)
         failed = [rank for rank, row in zip(group.ranks, rows) if row[0]]
@@ -407,6 +417,19 @@ class Comm:
         if ops:
             for work in dist.batch_isend_irecv(ops):
                 work.wait()
+
+
+def _resolve(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The address of a master host, or a clear error at once (a name that does not resolve
+    would otherwise be retried until long after the timeout)."""
+    if not host.strip():
+        raise TclCommandError("invalid master_addr parameter: empty (a host name or address, e.g. 127.0.0.1)",
+                              "VALUE")
+    try:
+        return ipaddress.ip_address(socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)[0][4][0])
+    except (OSError, UnicodeError, ValueError) as err:
+        raise TclCommandError(f'invalid master_addr parameter: "{host}" does not resolve to an address ({err})',
+                              "RENDEZVOUS") from None
 
 
 def _mismatch(group: Group, rows: list[list[int]]) -> str:

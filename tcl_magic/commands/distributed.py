@@ -14,6 +14,8 @@ from ..spec import DTYPE, INT, NUMBER, RANKS, SHAPE, STRING, TENSOR, Param, choi
 _GROUP = Param("group", STRING, "", help='process group name ("" = the world)')
 _TAG = Param("tag", INT, 0, help="message tag: a receive only matches a send with the same tag")
 _REDUCE = ("sum", "mean", "max", "min")
+MAX_TIMEOUT_S = 7 * 24 * 3600  # a week: longer is a mistake (and overflows the clocks underneath)
+MAX_WORLD_SIZE = 1 << 20
 
 
 @command("get_rank")
@@ -43,6 +45,11 @@ def distributed_init(ctx, rank, world_size, master_addr, master_port, backend, t
         raise TclCommandError(f"invalid world_size parameter: {world_size} (at least 1)", "VALUE")
     if not 0 < master_port < 65536:
         raise TclCommandError(f"invalid master_port parameter: {master_port} (a TCP port, 1-65535)", "VALUE")
+    if not 0 < timeout <= MAX_TIMEOUT_S:
+        raise TclCommandError(f"invalid timeout parameter: {timeout} (seconds, more than 0 and at most "
+                              f"{MAX_TIMEOUT_S})", "VALUE")
+    if world_size > MAX_WORLD_SIZE:
+        raise TclCommandError(f"invalid world_size parameter: {world_size} (at most {MAX_WORLD_SIZE})", "VALUE")
     return ctx.comm.init(rank, world_size, master_addr, master_port, backend, float(timeout))
 
 
@@ -143,7 +150,7 @@ def distributed_irecv(ctx, shape, src, tag, dtype):
 @command("distributed_wait", Param("handle", STRING))
 def distributed_wait(ctx, handle):
     """Wait for a transfer: a new tensor handle for a receive, send_completed for a send."""
-    received = p2p.wait(ctx.comm, ctx.handles.pop_work(handle))
+    received = p2p.wait(ctx.comm, ctx.handles.get_work(handle))  # the handle stays valid: test says true
     return "send_completed" if received is None else received
 
 

@@ -35,10 +35,24 @@ def _create_positional(args: Sequence[str], ctx: Any) -> dict[str, str] | None:
          usage="values ?shape? ?dtype? ?device? ?requires_grad?", positional=_create_positional)
 def tensor_create(ctx, data, shape, dtype, device, requires_grad):
     """A tensor from a (nested) Tcl list of numbers."""
+    _check_fits(data, dtype)
     tensor = data.to(dtype)
     if shape is not None:
         tensor = tensor.reshape(shape)
     return tensor.to(device).requires_grad_(requires_grad)
+
+
+def _check_fits(data: torch.Tensor, dtype: torch.dtype) -> None:
+    """Refuse values the dtype cannot hold, as torch.tensor(values, dtype=...) does (a cast
+    would wrap 300 to 44 in uint8 without a word)."""
+    if dtype.is_floating_point or dtype == torch.bool or dtype.is_complex or not data.numel():
+        return
+    info = torch.iinfo(dtype)
+    low, high = data.min().item(), data.max().item()
+    if low < info.min or high > info.max or (data.dtype.is_floating_point and not torch.isfinite(data).all()):
+        bad = high if high > info.max else low
+        raise TclCommandError(f"Invalid data parameter. The value {bad} cannot be converted to "
+                              f"{str(dtype).removeprefix('torch.')} without overflow.", "VALUE")
 
 
 def _factory(name: str, make, doc: str):

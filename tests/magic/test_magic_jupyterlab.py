@@ -132,7 +132,7 @@ const picture = document.querySelector('.jp-OutputArea .torchtcl-scatter');
 const grid = picture && picture.parentElement.querySelector('.torchtcl-table');
 if (!grid) return null;
 grid.scrollIntoView();
-return Array.from(grid.querySelectorAll('.widget-html-content > div')).map(d => d.innerText.trim());
+return Array.from(grid.querySelectorAll('th, td')).map(d => d.innerText.trim());
 """
 
 PROMPTS = """

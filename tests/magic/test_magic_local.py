@@ -103,3 +103,11 @@ def test_status_without_a_cluster_says_how_to_start_one(ip, magics, capsys):
                                        "start one with %torchtcl cluster start -n 4\n")
     with pytest.raises(UsageError, match="no cluster to stop"):
         ip.run_line_magic("torchtcl", "cluster stop")
+
+
+def test_the_kernel_keeps_a_bounded_number_of_widgets(cell):
+    from tcl_magic import widgets as views
+
+    for i in range(2 * views.MAX_CELLS_WITH_WIDGETS + 10):
+        cell(f"set t{i % 3} [torch::ones {{2 {i % 4 + 1}}}]")
+    assert views.live_widget_count() <= 3 * views.MAX_CELLS_WITH_WIDGETS  # a VBox, its table, its pictures

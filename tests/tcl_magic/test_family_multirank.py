@@ -155,9 +155,12 @@ def test_ring_exchange_with_isend_irecv_wait_and_test(cluster):
         set in [torch::distributedIrecv -shape {2} -src $left -tag 5 -dtype int64]
         set got [torch::distributed_wait $in]
         set sent [torch::distributed_wait -handle $out]
-        return "[string match isend_handle_dst${right}_tag5_* $out] [string match irecv_handle_src${left}_tag5_* $in]|$sent|[torch::tensor_to_list $got]"
+        set again [torch::tensor_to_list [torch::distributed_wait $in]]
+        return "[string match isend_handle_dst${right}_tag5_* $out] [string match irecv_handle_src${left}_tag5_* $in]|$sent|[torch::tensor_to_list $got]|[torch::distributed_test $out] [torch::distributed_test $in] $again"
         """)
-    assert got == [f"1 1|send_completed|{(r - 1) % n} {(r - 1) % n}" for r in range(n)]
+    # a completed work handle stays valid: test answers true, a second wait returns at once
+    assert got == [f"1 1|send_completed|{(r - 1) % n} {(r - 1) % n}|true true {(r - 1) % n} {(r - 1) % n}"
+                   for r in range(n)]
 
 
 def test_distributed_test_reports_completion_without_blocking(cluster):

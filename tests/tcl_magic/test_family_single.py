@@ -56,6 +56,8 @@ def test_world_queries_and_barrier_without_a_group(tcl):
      "torch::distributed_init rank world_size master_addr ?master_port? ?backend? ?timeout?"),
     ("torch::distributed_init -rank 0 -worldSize 1", "Required parameters missing: -masterAddr"),
     ("torch::distributed_init 2 2 127.0.0.1", "invalid rank parameter: 2 is not in 0..1 (world_size 2)"),
+    ("torch::distributed_init 0 1 gloo", 'invalid master_addr parameter: "gloo" does not resolve to an address'),
+    ('torch::distributed_init -rank 0 -worldSize 1 -masterAddr ""', "invalid master_addr parameter: empty"),
     ("torch::distributed_init 0 1 127.0.0.1 29500 mpi", "Invalid backend parameter. Must be one of: gloo nccl."),
     ("torch::distributed_init -rank 0 -world_size 1 -masterAddr h -masterPort 0", "invalid master_port parameter"),
     ("torch::distributed_destroy", "Distributed not initialized"),
