@@ -11,7 +11,6 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Sequence, TypeVar
 
-from .comm import format_ranks
 from .comm.board import BoardView, describe, not_arrived, rank_words
 from .results import CellResult, TensorSummary
 

@@ -28,6 +28,7 @@ class HandleRegistry:
 
     def __init__(self) -> None:
         self._tensors: dict[str, torch.Tensor] = {}
+        self.live = self._tensors  # read-only by convention: for the bridge's direct lookups
         self._works: dict[str, Any] = {}
         self._tensor_numbers = itertools.count(1)
         self._work_numbers = itertools.count(1)
@@ -57,7 +58,7 @@ class HandleRegistry:
         return len(dropped)
 
     def clear(self) -> None:
-        self._tensors.clear()
+        self._tensors.clear()  # in place: `live` is the same dict
         self._works.clear()
 
     def get(self, name: str) -> torch.Tensor:

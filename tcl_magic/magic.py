@@ -10,7 +10,6 @@ from __future__ import annotations
 import math
 import re
 import sys
-import time
 from typing import Any
 
 from IPython.core.error import UsageError
@@ -20,6 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 from launcher import LaunchConfig, LaunchError, RankCluster, RankFailure
 
 from . import convert, display, remote
+from .comm import format_ranks
 from .results import CellResult
 from .session import TclSession
 from .supervise import CellAbandoned, CellSupervisor
@@ -73,7 +73,7 @@ def parse_ranks(text: str, world_size: int) -> list[int]:
     outside = sorted(r for r in ranks if r >= world_size)
     if not ranks or outside:
         raise UsageError(f"--ranks {text!r} names rank {outside[0] if outside else '?'}, but the cluster has "
-                         f"ranks {display.format_ranks(range(world_size))}")
+                         f"ranks {format_ranks(range(world_size))}")
     return sorted(ranks)
 
 

@@ -234,6 +234,8 @@ class CommandSpec:
         least, most = self._least, len(self.params)
         if self.positional is not None:
             return functools.partial(invoke, ctx)
+        if self.params and all(p.kind in (TENSOR, TENSOR_OR_NUMBER) and p.required for p in self.params):
+            return self._tensors_bridge(ctx)
 
         def call(*args: str) -> tuple:
             n = len(args)
@@ -251,6 +253,30 @@ class CommandSpec:
                 name = handles.add(result)
                 return (SWEEP_DUE if handles.sweep_due else 0, name)
             return (0, to_tcl(result))
+        return call
+
+    def _tensors_bridge(self, ctx: Any) -> Callable[..., tuple]:
+        """The fastest path, for commands that take tensors only (the arithmetic of tight
+        loops): the handles are looked up directly; anything else (a number, a flag, a bad
+        handle) goes the general way."""
+        func, invoke, handles, most, to_tcl = self.func, self.invoke, ctx.handles, len(self.params), ctx.to_tcl
+        tensors = handles.live  # the registry's own dict: a lookup, no call
+
+        def call(*args: str) -> tuple:
+            if len(args) != most:
+                return invoke(ctx, *args)
+            try:
+                values = [tensors[text] for text in args]
+            except KeyError:
+                return invoke(ctx, *args)
+            try:
+                result = func(ctx, *values)
+            except Exception as err:
+                return self.failure_of(err)
+            if not isinstance(result, torch.Tensor):
+                return (0, to_tcl(result))
+            name = handles.add(result)
+            return (SWEEP_DUE if handles.sweep_due else 0, name)
         return call
 
     def failure_of(self, err: Exception) -> tuple:
