@@ -37,6 +37,7 @@ class CellOutcome:
 
     results: list[CellResult]
     notes: list[str] = field(default_factory=list)  # heals, dead engines: said once, before the results
+    answered_s: float = 0.0  # from submitting the cell until every rank had answered (before any heal)
 
 
 @dataclass
@@ -65,7 +66,9 @@ class CellSupervisor:
         subset = list(ranks) if ranks is not None and len(ranks) < self.cluster.world_size else None
         pending = self.cluster.run_async(remote.run_tcl, source, script, argv, subset, self.board.new_cell(),
                                          on_ranks=ranks)
+        submitted = time.monotonic()
         dead, past_timeout = self._watch(pending, timeout, on_wait)
+        answered_s = time.monotonic() - submitted
         if past_timeout:
             notes.append(f"the cell ran past --timeout {timeout:g} s: every rank was interrupted")
         results = self._results(pending, dead)
@@ -74,7 +77,7 @@ class CellSupervisor:
         broken = sorted(r.rank for r in results if r.group_broken)
         if dead or broken:
             notes += self._heal(dead, broken)
-        return CellOutcome(results, notes)
+        return CellOutcome(results, notes, answered_s)
 
     # --- waiting ----------------------------------------------------------------------------
 
@@ -87,7 +90,8 @@ class CellSupervisor:
         blocked = None
         while pending.running():
             try:
-                pending.wait(POLL_S)
+                if pending.wait(POLL_S):
+                    break  # every rank answered: nothing left to watch
                 if on_wait is not None:
                     on_wait(pending)
                 for rank, why in self.cluster.dead_ranks().items():

@@ -152,11 +152,13 @@ class BoardView:
     def __init__(self, store: dist.Store, world_size: int):
         self.store = dist.PrefixStore("board", store)
         self.world_size = world_size
+        self._all_posted = False  # once every rank's state exists (none is ever deleted)
 
     def states(self, ranks: Sequence[int] | None = None) -> dict[int, RankState]:
         ranks = list(range(self.world_size)) if ranks is None else list(ranks)
         keys = [state_key(r) for r in ranks]
-        if self.store.check(keys):
+        if self._all_posted or self.store.check([state_key(r) for r in range(self.world_size)]):
+            self._all_posted = True
             raws = self.store.multi_get(keys)
         else:  # a rank that has not posted yet: read the others one by one
             raws = [self.store.get(k) if self.store.check([k]) else None for k in keys]

@@ -11,7 +11,8 @@ def listening(pids) -> list[tuple[int, str, int]]:
     found = []
     for pid in pids:
         try:
-            connections = psutil.Process(pid).net_connections(kind="inet")
+            process = psutil.Process(pid)
+            connections = getattr(process, "net_connections", process.connections)(kind="inet")
         except psutil.Error:
             continue
         found += [(pid, c.laddr.ip, c.laddr.port) for c in connections if c.status == psutil.CONN_LISTEN]
