@@ -289,15 +289,14 @@ class RankCluster:
         ]
 
     def _serve_store(self, placements: list[RankPlacement]) -> None:
-        """The control store, here: on loopback when every rank is on this host, so nothing
-        outside this machine can reach it."""
+        """The control store, here: on loopback when every rank is on this host, else on
+        the address this host's name resolves to; never on every interface."""
         import torch.distributed as dist
 
         local = all(p.master_addr == terms.LOOPBACK_ADDR for p in placements)
         host = terms.LOOPBACK_ADDR if local else socket.gethostname()
-        listener = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-        listener.bind((terms.LOOPBACK_ADDR if local else "", 0))
-        listener.listen(128)
+        listener = socket.create_server((terms.LOOPBACK_ADDR if local else socket.gethostbyname(host), 0),
+                                        backlog=128)
         port = listener.getsockname()[1]
         self._store = dist.TCPStore(  # it owns the socket from now on, and closes it when it stops
             host, port, None, True, timeout=timedelta(seconds=self._config.timeout_s),
