@@ -8,3 +8,9 @@ class TclCommandError(Exception):
     def __init__(self, message: str, code: str = "USAGE") -> None:
         super().__init__(message)
         self.errorcode = ("TORCH", code)
+
+
+def first_line(err: BaseException) -> str:
+    """The first line of an exception's message (torch's run on for pages), or its type."""
+    text = str(err).strip()
+    return text.splitlines()[0] if text else type(err).__name__

@@ -18,7 +18,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from . import convert
-from .errors import TclCommandError
+from .errors import TclCommandError, first_line
 from .handles import HandleError
 
 REQUIRED = object()
@@ -287,9 +287,7 @@ class CommandSpec:
             return _failure(TclCommandError(str(err), "HANDLE"))
         if isinstance(err, (RuntimeError, ValueError, IndexError)):
             # torch reports a user's impossible request this way (shape mismatch, dim out of range, ...)
-            text = str(err).strip()
-            first_line = text.splitlines()[0] if text else type(err).__name__
-            return _failure(TclCommandError(f"torch::{self.name}: {first_line}", "TORCH"))
+            return _failure(TclCommandError(f"torch::{self.name}: {first_line(err)}", "TORCH"))
         # a bug of ours: say so, with the Python trace for the report
         message = f"torch::{self.name}: internal error: {type(err).__name__}: {err}"
         trace = "".join(traceback.format_exception(err)).rstrip()

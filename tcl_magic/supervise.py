@@ -55,7 +55,6 @@ class CellSupervisor:
         self.cluster = cluster
         self.board = BoardView(cluster.control_store, cluster.world_size)
         self.health = {rank: RankHealth() for rank in range(cluster.world_size)}
-        self.heals = 0
 
     def run(self, source: str, *, script: str | None = None, argv: list[str] | None = None,
             ranks: Sequence[int] | None = None, timeout: float | None = None,
@@ -172,7 +171,6 @@ class CellSupervisor:
         except LaunchError as err:
             raise CellAbandoned(f"the cluster could not heal itself ({err}); %torchtcl cluster restart "
                                 "gives fresh ranks") from None
-        self.heals += 1
         seconds = time.monotonic() - started
         when = time.strftime("%H:%M:%S")
         notes = []

@@ -23,7 +23,7 @@ from typing import Iterator, Sequence
 import torch
 import torch.distributed as dist
 
-from ..errors import TclCommandError
+from ..errors import TclCommandError, first_line
 from .board import Board, RoundFailed, connect_store, format_ranks
 
 
@@ -148,9 +148,8 @@ class Comm:
             dist.init_process_group(backend, store=store, rank=rank, world_size=world_size,
                                     timeout=timedelta(seconds=timeout_s))
         except (RuntimeError, ValueError) as err:  # DistStoreError, a busy port, a timeout
-            first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
             raise TclCommandError(f"rendezvous at tcp://{master_addr}:{master_port} for {world_size} rank(s) "
-                                  f"failed: {first_line}", "RENDEZVOUS") from None
+                                  f"failed: {first_line(err)}", "RENDEZVOUS") from None
         self._store_address = (master_addr, master_port)
         if backend == "nccl":
             torch.cuda.set_device(rank % torch.cuda.device_count())
@@ -382,10 +381,9 @@ class Comm:
         except RuntimeError as err:
             if not self._moving:
                 raise
-            text = str(err).strip()
-            first_line = text.splitlines()[0] if text else type(err).__name__
-            self.broken = f"{op} failed while moving data: {first_line}"
-            raise TclCommandError(f"the process group broke during {op} ({first_line}); it is rebuilt when "
+            line = first_line(err)
+            self.broken = f"{op} failed while moving data: {line}"
+            raise TclCommandError(f"the process group broke during {op} ({line}); it is rebuilt when "
                                   "this cell ends, keeping every rank's variables", "BROKEN") from None
         finally:
             if self._moving and self._board is not None:
