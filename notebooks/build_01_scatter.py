@@ -1,17 +1,9 @@
-"""Write notebooks/01_scatter.ipynb from the cells below and run it, saving its outputs.
+"""Write notebooks/01_scatter.ipynb from the cells below and run it, saving its outputs
+(see build.py):
 
     python notebooks/build_01_scatter.py
-
-The saved outputs are what nbval compares on every test run (`python3 -m pytest`), so run
-this again after changing a cell or the way the magic shows results, and review the diff.
 """
-from pathlib import Path
-
-import nbformat
-from nbclient import NotebookClient
-
-HERE = Path(__file__).resolve().parent
-MD, CODE = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
+from build import CODE, MD, build
 
 CELLS = [
     MD("# Scattering a tensor across ranks, cell by cell\n\n"
@@ -125,14 +117,5 @@ CELLS = [
 ]
 
 
-def build() -> None:
-    nb = nbformat.v4.new_notebook(cells=CELLS)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
-    client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                            store_widget_state=True, resources={"metadata": {"path": str(HERE)}})
-    client.execute()
-    nbformat.write(nb, HERE / "01_scatter.ipynb")
-
-
 if __name__ == "__main__":
-    build()
+    build(CELLS, "01_scatter.ipynb")

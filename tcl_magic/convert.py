@@ -7,6 +7,7 @@ unsupported value is reported the same way wherever it comes from.
 from __future__ import annotations
 
 import functools
+import re
 from typing import Callable, Sequence
 
 import numpy as np
@@ -93,6 +94,18 @@ def number_from_tcl(text: str) -> int | float:
         raise ConversionError("Must be a number.") from None
 
 
+_BOOL_WORDS = ("1", "true", "yes", "on", "0", "false", "no", "off")
+
+
+def is_bool_word(text: str) -> bool:
+    return text.strip().lower() in _BOOL_WORDS
+
+
+def is_device_word(text: str) -> bool:
+    """A word that can only name a device (`cpu`, `cuda`, `cuda:1`, `mps`)."""
+    return re.fullmatch(r"(cpu|cuda|mps|meta|xpu)(:\d+)?", text.strip().lower()) is not None
+
+
 def bool_from_tcl(text: str) -> bool:
     lowered = text.strip().lower()
     if lowered in ("1", "true", "yes", "on"):
@@ -102,7 +115,7 @@ def bool_from_tcl(text: str) -> bool:
     raise ConversionError("Must be a boolean (1, 0, true, false).")
 
 
-def _int_list(text: str, split: SplitList) -> list[int]:
+def int_list_from_tcl(text: str, split: SplitList) -> list[int]:
     try:
         values = [int(item) for item in split(text)]
     except ValueError:
@@ -114,7 +127,7 @@ def _int_list(text: str, split: SplitList) -> list[int]:
 
 def ranks_from_tcl(text: str, split: SplitList) -> list[int]:
     """A Tcl list of distinct ranks >= 0 (a group's members)."""
-    ranks = _int_list(text, split)
+    ranks = int_list_from_tcl(text, split)
     if not ranks or min(ranks) < 0 or len(set(ranks)) != len(ranks):
         raise ConversionError("Must be a non-empty list of distinct ranks >= 0.")
     return ranks
@@ -122,7 +135,7 @@ def ranks_from_tcl(text: str, split: SplitList) -> list[int]:
 
 def shape_from_tcl(text: str, split: SplitList, allow_inferred: bool = False) -> tuple[int, ...]:
     """A Tcl list of non-negative integers (one -1 allowed where a size can be inferred)."""
-    dims = tuple(_int_list(text, split))
+    dims = tuple(int_list_from_tcl(text, split))
     lowest = -1 if allow_inferred else 0
     if any(d < lowest for d in dims) or dims.count(-1) > 1:
         raise ConversionError("Must be a list of non-negative integers"

@@ -13,7 +13,9 @@ from typing import Any, Iterator
 
 import torch
 
-HANDLE_NAME = re.compile(r"\b(?:tensor\d+|(?:isend|irecv)_handle_\w+)\b")
+OBJECT_KINDS = ("linear", "sequential", "relu", "sigmoid", "tanh", "ddp", "optimizer")
+"""The prefixes of the other handles: modules (named after their kind) and optimizers."""
+HANDLE_NAME = re.compile(r"\b(?:(?:tensor|%s)\d+|(?:isend|irecv)_handle_\w+)\b" % "|".join(OBJECT_KINDS))
 """Every handle name (what a sweep looks for in Tcl values)."""
 FIRST_SWEEP_AT = 1000
 """Live tensors that trigger a sweep in the middle of an evaluation (then twice what survived)."""
@@ -24,12 +26,15 @@ class HandleError(LookupError):
 
 
 class HandleRegistry:
-    """Maps `tensorN` names to tensors and work-handle names to pending work objects."""
+    """Maps `tensorN` names to tensors, work-handle names to pending work objects, and
+    `linearN`, `optimizerN`, ... names to modules and optimizers."""
 
     def __init__(self) -> None:
         self._tensors: dict[str, torch.Tensor] = {}
         self.live = self._tensors  # read-only by convention: for the bridge's direct lookups
         self._works: dict[str, Any] = {}
+        self._objects: dict[str, Any] = {}
+        self._object_numbers: dict[str, Iterator[int]] = {}
         self._tensor_numbers = itertools.count(1)
         self._work_numbers = itertools.count(1)
         self.made = 0  # tensor handles made so far (the number of the newest)
@@ -53,6 +58,9 @@ class HandleRegistry:
             del self._tensors[name]
         for name in [name for name in self._works if name not in reachable]:
             del self._works[name]
+        if not newest_kept:  # modules and optimizers only at the end of an evaluation
+            for name in [name for name in self._objects if name not in reachable]:
+                del self._objects[name]
         self.sweep_due = False
         self._sweep_at = max(FIRST_SWEEP_AT, 2 * len(self._tensors))
         return len(dropped)
@@ -60,6 +68,7 @@ class HandleRegistry:
     def clear(self) -> None:
         self._tensors.clear()  # in place: `live` is the same dict
         self._works.clear()
+        self._objects.clear()
 
     def get(self, name: str) -> torch.Tensor:
         tensor = self._tensors.get(name)
@@ -96,3 +105,22 @@ class HandleRegistry:
         except KeyError:
             raise HandleError(f"Invalid work handle: {name}") from None
 
+
+    def add_object(self, kind: str, obj: Any) -> str:
+        """A module or an optimizer: named after its kind, numbered per kind (`linear1`)."""
+        assert kind in OBJECT_KINDS, kind
+        numbers = self._object_numbers.setdefault(kind, itertools.count(1))
+        name = f"{kind}{next(numbers)}"
+        self._objects[name] = obj
+        return name
+
+    def get_object(self, name: str, kind: type, noun: str) -> Any:
+        """The object `name` names, which must be a `kind` (the message calls it a `noun`)."""
+        obj = self._objects.get(name)
+        if not isinstance(obj, kind):
+            raise HandleError(f"Invalid {noun} handle: {name}")
+        return obj
+
+    def name_of(self, obj: Any) -> str | None:
+        """The handle of an object already registered (a module given back by a command)."""
+        return next((name for name, o in self._objects.items() if o is obj), None)

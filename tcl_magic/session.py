@@ -7,15 +7,17 @@ reaches file descriptor 1), and `exit` ends the evaluation, never the hosting pr
 from __future__ import annotations
 
 import codecs
+import itertools
 from typing import Any, Callable
 
 import torch
 
 from . import commands, convert
-from .comm import Comm
+from .comm import Comm, data_parallel
 from .handles import HANDLE_NAME, HandleRegistry
 from .results import CellResult, TclErrorInfo, TensorSummary
-from .spec import CommandSpec
+from .commands import aten
+from .spec import CommandSpec, camel_case
 
 OutputHook = Callable[[str, str], None]
 IN_FLIGHT = 64
@@ -85,14 +87,22 @@ class TclSession:
         self.tcl = _new_interpreter()
         self.handles = HandleRegistry()
         self.comm = comm or Comm()
+        self.data_parallel = data_parallel.PendingBackward()
+        self.grad_enabled = True  # the session's own gradient mode (torch::no_grad without a script
+        # switches it until torch::enable_grad; the hosting process's mode is left as it was)
         self.on_output = on_output
         self._output: list[tuple[str, list[str]]] = []  # runs of one stream, joined at the end
         self._decoders: dict[str, codecs.IncrementalDecoder] = {}
+        self._scopes: dict[str, Callable[[], None]] = {}  # token -> what ends a mode (no_grad {...})
+        self._scope_numbers = itertools.count(1)
         self.tcl.createcommand("::torch::_impl::_capture", self._capture)
+        self.tcl.createcommand("::torch::_impl::_leave", self._leave)
         self.tcl.createcommand("::torch::_impl::_keep", lambda text: self._keep(text, IN_FLIGHT))
         self.tcl.eval(_SETUP)
         for spec in commands.ALL:
             self._install(spec)
+        self.tcl.createcommand("::torch::_impl::aten", lambda name, *args: aten.invoke(self, name, *args))
+        self.tcl.eval(aten.tcl_source(lambda name: tuple(dict.fromkeys((name, camel_case(name))))))
 
     def _install(self, spec: CommandSpec) -> None:
         self.tcl.createcommand(f"::torch::_impl::{spec.name}", spec.bridge(self))
@@ -104,14 +114,31 @@ class TclSession:
         return self.tcl.splitlist(text)
 
     def to_tcl(self, value: Any) -> Any:
-        """A command's Python result as Tcl sees it: tensors become new handles."""
+        """A command's Python result as Tcl sees it: tensors become new handles (in lists too)."""
         if isinstance(value, torch.Tensor):
             return self.handles.add(value)
         if isinstance(value, bool):
             return int(value)
-        if isinstance(value, torch.Size):
-            return tuple(value)
+        if isinstance(value, (tuple, list)):
+            return tuple(self.to_tcl(v) for v in value)
         return "" if value is None else value
+
+    def enter_scope(self, leave: Callable[[], None]) -> str:
+        """A command started a mode around the caller's script; `_leave token` ends it."""
+        token = f"scope{next(self._scope_numbers)}"
+        self._scopes[token] = leave
+        return token
+
+    def _leave(self, token: str) -> str:
+        leave = self._scopes.pop(token, None)
+        if leave is not None:
+            leave()
+        return ""
+
+    def _leave_all(self) -> None:
+        """Modes a cancelled evaluation never left (an interrupt passes through `catch`)."""
+        for token in reversed(list(self._scopes)):
+            self._leave(token)
 
     def on_parse_failure(self, spec: CommandSpec, args: tuple[str, ...], message: str) -> None:
         """A collective with bad arguments on this rank still meets the other ranks."""
@@ -157,11 +184,17 @@ class TclSession:
         self._output = []
         self.comm.begin_cell(cell)
         result = CellResult(rank=self.comm.rank)
+        host_grad_mode = torch.is_grad_enabled()
+        torch.set_grad_enabled(self.grad_enabled)
         try:
             self._evaluate(source, script_name, result)
         except BaseException as err:  # a cancelled evaluation
             self.comm.end_cell("error", str(err) or type(err).__name__)
             raise
+        finally:
+            self._leave_all()
+            self.grad_enabled = torch.is_grad_enabled()
+            torch.set_grad_enabled(host_grad_mode)
         if result.error is not None:
             self.comm.end_cell("error", result.error.message)
         elif result.exit_code is not None:

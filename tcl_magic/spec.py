@@ -24,6 +24,18 @@ from .handles import HandleError
 REQUIRED = object()
 SWEEP_DUE = 2
 """The bridge's status for "done, and many tensors are live: sweep before going on"."""
+RUN_SCRIPT = 3
+"""The bridge's status for "evaluate this script in the caller's frame, then call _leave"."""
+
+
+@dataclass(frozen=True)
+class Scoped:
+    """A command's answer when it runs a script of the caller's in a mode (`no_grad {...}`):
+    the wrapper proc evaluates `body` where the command was called, and `leave` runs after
+    it however it ends (error, break, return)."""
+
+    body: str
+    leave: Callable[[], None]
 
 
 def camel_case(name: str) -> str:
@@ -39,10 +51,14 @@ def snake_case(name: str) -> str:
 
 @dataclass(frozen=True)
 class ParamType:
-    """How one parameter's Tcl text becomes a Python value (ctx gives handles and lists)."""
+    """How one parameter's Tcl text becomes a Python value (ctx gives handles and lists).
+
+    `recognizes` says whether a word can only be meant for this kind of parameter (a dtype
+    name, a device): it lets trailing positional words come in any order."""
 
     name: str
     parse: Callable[[str, Any], Any]
+    recognizes: Callable[[str], bool] | None = None
 
 
 def _tensor(text: str, ctx: Any) -> torch.Tensor:
@@ -66,21 +82,24 @@ def _tensor_list(text: str, ctx: Any) -> list[torch.Tensor]:
     return [ctx.handles.get(h) for h in handles]
 
 
-def choice(*values: str) -> ParamType:
+def choice(*values: str, legacy: Mapping[str, str] | None = None) -> ParamType:
+    """One of a few words (`legacy` maps old spellings, such as 0/1/2, to them)."""
+    legacy = legacy or {}
+
     def parse(text: str, ctx: Any) -> str:
-        lowered = text.lower()
+        lowered = legacy.get(text, text.lower())
         if lowered not in values:
             raise convert.ConversionError(f"Must be one of: {' '.join(values)}.")
         return lowered
-    return ParamType("|".join(values), parse)
+    return ParamType("|".join(values), parse, lambda text: text.lower() in values)
 
 
 INT = ParamType("integer", lambda text, ctx: convert.int_from_tcl(text))
 NUMBER = ParamType("number", lambda text, ctx: convert.number_from_tcl(text))
 STRING = ParamType("string", lambda text, ctx: text)
-BOOL = ParamType("boolean", lambda text, ctx: convert.bool_from_tcl(text))
-DTYPE = ParamType("dtype", lambda text, ctx: convert.dtype_from_tcl(text))
-DEVICE = ParamType("device", lambda text, ctx: convert.device_from_tcl(text))
+BOOL = ParamType("boolean", lambda text, ctx: convert.bool_from_tcl(text), convert.is_bool_word)
+DTYPE = ParamType("dtype", lambda text, ctx: convert.dtype_from_tcl(text), lambda text: text.lower() in convert.DTYPES)
+DEVICE = ParamType("device", lambda text, ctx: convert.device_from_tcl(text), convert.is_device_word)
 SHAPE = ParamType("shape", lambda text, ctx: convert.shape_from_tcl(text, ctx.split_list))
 SHAPE_INFERRED = ParamType(
     "shape", lambda text, ctx: convert.shape_from_tcl(text, ctx.split_list, allow_inferred=True))
@@ -89,6 +108,7 @@ DATA = ParamType("list", lambda text, ctx: convert.data_from_tcl(text, ctx.split
 TENSOR = ParamType("tensor", _tensor)
 TENSOR_OR_NUMBER = ParamType("tensor|number", _tensor_or_number)
 TENSOR_LIST = ParamType("tensors", _tensor_list)
+SCRIPT = ParamType("script", lambda text, ctx: text)
 
 
 @dataclass(frozen=True)
@@ -119,6 +139,9 @@ class CommandSpec:
     usage_text: str | None = None
     positional: Callable[[Sequence[str], Any], Mapping[str, str]] | None = None
     group_param: str | None = None  # a collective: which parameter names its group
+    also: tuple[str, ...] = ()  # other names of the same command (the original's synonyms)
+    tail: tuple[str, ...] = ()  # trailing optional parameters whose words may come in any order
+    forms: Mapping[int, tuple[str, ...]] | None = None  # leading words -> the parameters they fill
     _flags: dict[str, Param] = field(init=False, repr=False)
     _defaults: dict[str, Any] = field(init=False, repr=False)
     _least: int = field(init=False, repr=False)
@@ -133,8 +156,10 @@ class CommandSpec:
 
     @property
     def names(self) -> tuple[str, ...]:
-        camel = camel_case(self.name)
-        return (self.name,) if camel == self.name else (self.name, camel)
+        names: list[str] = []
+        for name in (self.name, *self.also):
+            names += [n for n in (name, camel_case(name)) if n not in names]
+        return tuple(names)
 
     @property
     def usage(self) -> str:
@@ -157,29 +182,72 @@ class CommandSpec:
         return [values[p.name] for p in self.params]
 
     def raw_arguments(self, args: Sequence[str], ctx: Any) -> dict[str, tuple[str, str]]:
-        """The syntax stage: which text goes to which parameter, with the label to quote."""
+        """The syntax stage: which text goes to which parameter, with the label to quote.
+
+        Positional words may be followed by named ones (`torch::ones {3 3} -dtype float64`):
+        the first word after them that is one of the command's flags starts the named part."""
         if args and _is_flag(args[0]):
             return self._named(args)
+        split = next((i for i, word in enumerate(args) if _is_flag(word) and self._flag_of(word)), len(args))
+        raw = self._positional(args[:split], ctx)
+        if split < len(args):
+            named = self._named(args[split:], given=raw)
+            raw.update(named)
+        return raw
+
+    def _positional(self, args: Sequence[str], ctx: Any) -> dict[str, tuple[str, str]]:
         if self.positional is not None:
             mapped = self.positional(args, ctx)
-            if mapped is None:
-                raise self._arity_error()
-            return {name: (name, text) for name, text in mapped.items()}
-        if len(args) < len(self.required) or len(args) > len(self.params):
+        elif self.tail or self.forms:
+            mapped = self._leading_then_tail(args)
+        elif len(self.required) <= len(args) <= len(self.params):
+            mapped = {p.name: text for p, text in zip(self.params, args)}
+        else:
+            mapped = None
+        if mapped is None:
+            stray = next((word for word in args if _is_flag(word)), None)
+            if stray is not None:  # a flag this command does not have, after positional words
+                raise TclCommandError(self._unknown_flag_message(stray))
             raise self._arity_error()
-        return {p.name: (p.name, text) for p, text in zip(self.params, args)}
+        return {name: (name, text) for name, text in mapped.items()}
 
-    def _named(self, args: Sequence[str]) -> dict[str, tuple[str, str]]:
+    def _leading_then_tail(self, args: Sequence[str]) -> dict[str, str] | None:
+        """Leading words by position (`forms`: how many -> which parameters), then the
+        `tail` words in any order, each going to the parameter that recognizes it (a dtype
+        name, a device), else to the first tail parameter still free: the original's commands
+        disagree on whether dtype or device comes first, and both orders work."""
+        tail = [self._flags[name] for name in self.tail]
+        forms = self.forms or {n: tuple(p.name for p in self.params if p.name not in self.tail)[:n]
+                               for n in range(len([p for p in self.required if p.name not in self.tail]),
+                                              len(self.params) - len(tail) + 1)}
+        strong = [p.kind.recognizes for p in tail if p.kind.recognizes and p.kind is not BOOL]
+        typed_at = next((i for i, word in enumerate(args) if any(r(word) for r in strong)), len(args))
+        leading = min(typed_at, max(forms))
+        if leading not in forms or len(args) - leading > len(tail):
+            return None
+        mapped = dict(zip(forms[leading], args))
+        for word in args[leading:]:
+            free = [p for p in tail if p.name not in mapped]
+            param = next((p for p in free if p.kind.recognizes and p.kind.recognizes(word)), free[0])
+            mapped[param.name] = word
+        return mapped
+
+    def _flag_of(self, word: str) -> Param | None:
+        return self._flags.get(snake_case(word[1:]))
+
+    def _named(self, args: Sequence[str], given: Mapping[str, Any] = {}) -> dict[str, tuple[str, str]]:
         raw: dict[str, tuple[str, str]] = {}
         for i in range(0, len(args), 2):
             flag = args[i]
-            param = self._flags.get(snake_case(flag[1:])) if flag.startswith("-") else None
+            param = self._flag_of(flag) if flag.startswith("-") else None
             if param is None:
                 raise TclCommandError(self._unknown_flag_message(flag))
             if i + 1 >= len(args):
                 raise TclCommandError(f"Missing value for parameter {flag}")
+            if param.name in given:
+                raise TclCommandError(f"Parameter {flag} given twice (by position and by name)")
             raw[param.name] = (flag, args[i + 1])
-        missing = [p.flag for p in self.required if p.name not in raw]
+        missing = [p.flag for p in self.required if p.name not in raw and p.name not in given]
         if missing:
             noun = "parameters" if len(self.required) > 1 else "parameter"
             raise TclCommandError(f"Required {noun} missing: {', '.join(missing)}")
@@ -216,9 +284,14 @@ class CommandSpec:
             values = self.parse(args, ctx)
         except TclCommandError as err:
             ctx.on_parse_failure(self, args, str(err))
-            return _failure(err)
+            return failure(err)
+        except Exception as err:
+            return self.failure_of(err)
         try:
-            value = ctx.to_tcl(self.func(ctx, *values))
+            result = self.func(ctx, *values)
+            if isinstance(result, Scoped):
+                return (RUN_SCRIPT, result.body, ctx.enter_scope(result.leave))
+            value = ctx.to_tcl(result)
             return (SWEEP_DUE if ctx.handles.sweep_due else 0, value)
         except Exception as err:
             return self.failure_of(err)
@@ -232,18 +305,20 @@ class CommandSpec:
         kinds = tuple(p.kind.parse for p in self.params)
         defaults = tuple(p.default for p in self.params)
         least, most = self._least, len(self.params)
-        if self.positional is not None:
+        if self.positional is not None or self.tail or self.forms or any(p.kind is SCRIPT for p in self.params):
             return functools.partial(invoke, ctx)
-        if self.params and all(p.kind in (TENSOR, TENSOR_OR_NUMBER) and p.required for p in self.params):
+        required = self.required
+        if required and all(p.kind in (TENSOR, TENSOR_OR_NUMBER) for p in required) \
+                and list(self.params[:len(required)]) == required:
             return self._tensors_bridge(ctx)
 
         def call(*args: str) -> tuple:
             n = len(args)
-            if n < least or n > most or (n and args[0][:1] == "-" and _is_flag(args[0])):
+            if n < least or n > most or any(word[:1] == "-" for word in args):
                 return invoke(ctx, *args)
             try:
                 values = [kind(text, ctx) for kind, text in zip(kinds, args)]
-            except (HandleError, convert.ConversionError):
+            except Exception:  # the general way words the message
                 return invoke(ctx, *args)
             try:
                 result = func(ctx, *values, *defaults[n:])
@@ -256,10 +331,12 @@ class CommandSpec:
         return call
 
     def _tensors_bridge(self, ctx: Any) -> Callable[..., tuple]:
-        """The fastest path, for commands that take tensors only (the arithmetic of tight
-        loops): the handles are looked up directly; anything else (a number, a flag, a bad
-        handle) goes the general way."""
-        func, invoke, handles, most, to_tcl = self.func, self.invoke, ctx.handles, len(self.params), ctx.to_tcl
+        """The fastest path, for commands whose required parameters are tensors (the
+        arithmetic of tight loops), called with just those: the handles are looked up
+        directly; anything else (a number, a flag, an option, a bad handle) goes the general way."""
+        func, invoke, handles, to_tcl = self.func, self.invoke, ctx.handles, ctx.to_tcl
+        most = len(self.required)
+        defaults = tuple(p.default for p in self.params[most:])
         tensors = handles.live  # the registry's own dict: a lookup, no call
 
         def call(*args: str) -> tuple:
@@ -270,7 +347,7 @@ class CommandSpec:
             except KeyError:
                 return invoke(ctx, *args)
             try:
-                result = func(ctx, *values)
+                result = func(ctx, *values, *defaults)
             except Exception as err:
                 return self.failure_of(err)
             if not isinstance(result, torch.Tensor):
@@ -282,12 +359,12 @@ class CommandSpec:
     def failure_of(self, err: Exception) -> tuple:
         """The bridge's answer for an exception raised by a command's function."""
         if isinstance(err, TclCommandError):
-            return _failure(err)
+            return failure(err)
         if isinstance(err, HandleError):
-            return _failure(TclCommandError(str(err), "HANDLE"))
+            return failure(TclCommandError(str(err), "HANDLE"))
         if isinstance(err, (RuntimeError, ValueError, IndexError)):
             # torch reports a user's impossible request this way (shape mismatch, dim out of range, ...)
-            return _failure(TclCommandError(f"torch::{self.name}: {first_line(err)}", "TORCH"))
+            return failure(TclCommandError(f"torch::{self.name}: {first_line(err)}", "TORCH"))
         # a bug of ours: say so, with the Python trace for the report
         message = f"torch::{self.name}: internal error: {type(err).__name__}: {err}"
         trace = "".join(traceback.format_exception(err)).rstrip()
@@ -297,17 +374,26 @@ class CommandSpec:
     def wrapper_procs(self) -> str:
         """Tcl source of the procs that turn the bridge's status into a real Tcl error, or,
         when many tensors are live, sweep from here, where Tcl sees the frames of every
-        running proc (a sweep asked for from Python would see the global frame only)."""
+        running proc (a sweep asked for from Python would see the global frame only), or
+        run a script of the caller's in its frame."""
         impl = f"::torch::_impl::{self.name}"
         call = f"[{impl} {{*}}$args]" if self.params else f"[{impl}]"
+        script = ""
+        if any(p.kind is SCRIPT for p in self.params):
+            script = (f"        if {{[lindex $r 0] == {RUN_SCRIPT}}} {{\n"
+                      "            set code [catch {uplevel 1 [lindex $r 1]} result options]\n"
+                      "            ::torch::_impl::_leave [lindex $r 2]\n"
+                      "            dict incr options -level\n"
+                      "            return -options $options $result\n        }\n")
         body = (f"set r {call}\n    if {{[lindex $r 0]}} {{\n"
                 f"        if {{[lindex $r 0] == {SWEEP_DUE}}} {{::torch::_impl::sweep; return [lindex $r 1]}}\n"
+                f"{script}"
                 "        return {*}[lindex $r 2] [lindex $r 1]\n    }\n    lindex $r 1")
         formals = "args" if self.params else "{}"
         return "\n".join(f"proc ::torch::{n} {formals} {{\n    {body}\n}}" for n in self.names)
 
 
-def _failure(err: TclCommandError) -> tuple:
+def failure(err: TclCommandError) -> tuple:
     return (1, str(err), ("-code", "error", "-errorcode", err.errorcode))
 
 
@@ -324,7 +410,8 @@ def _is_flag(word: str) -> bool:
 
 def command(name: str, *params: Param, usage: str | None = None,
             positional: Callable[[Sequence[str], Any], Mapping[str, str]] | None = None,
-            group_param: str | None = None) -> Callable:
+            group_param: str | None = None, also: tuple[str, ...] = (), tail: tuple[str, ...] = (),
+            forms: Mapping[int, tuple[str, ...]] | None = None) -> Callable:
     """Declare a torch:: command; the decorated function receives (ctx, **parameters)."""
     def decorate(func: Callable) -> Callable:
         declared = [p.name for p in params]
@@ -332,7 +419,8 @@ def command(name: str, *params: Param, usage: str | None = None,
         if accepted != declared:
             raise TypeError(f"torch::{name}: the function takes {accepted}, the declaration says {declared}")
         func.spec = CommandSpec(name, tuple(params), func, doc=(func.__doc__ or "").strip(),
-                                usage_text=usage, positional=positional, group_param=group_param)
+                                usage_text=usage, positional=positional, group_param=group_param,
+                                also=also, tail=tail, forms=forms)
         return func
     return decorate
 

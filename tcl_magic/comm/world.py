@@ -30,7 +30,10 @@ from .board import Board, RoundFailed, connect_store, format_ranks
 MAX_DIMS = 10
 _DTYPE_CODES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32,
                 torch.int64, torch.int8, torch.uint8, torch.bool)
-_OPS = ("barrier", "scatter", "gather", "broadcast", "all_reduce", "reduce_scatter", "all_to_all", "new_group")
+_OPS = ("barrier", "scatter", "gather", "broadcast", "all_reduce", "reduce_scatter", "all_to_all", "new_group",
+        "data_parallel", "forward", "backward")
+# the commands behind the calls that are not distributed_* commands (data-parallel training)
+_COMMANDS = {"data_parallel": "distributed_data_parallel", "forward": "layer_forward", "backward": "tensor_backward"}
 # what the integer argument of each call in the agreement round means, for error messages
 _ARG_LABELS = {"scatter": "src", "gather": "dst", "broadcast": "root", "all_reduce": "op", "reduce_scatter": "op"}
 REDUCE_NAMES = ("sum", "mean", "max", "min", "product")
@@ -354,7 +357,7 @@ class Comm:
         else:
             slot = [0, _OPS.index(op), arg, *header.tolist()]
         try:
-            rows = self.board.agree(group.key, group.describe(), group.ranks, f"distributed_{op}", slot)
+            rows = self.board.agree(group.key, group.describe(), group.ranks, _COMMANDS.get(op, f"distributed_{op}"), slot)
         except RoundFailed as err:
             raise TclCommandError(str(err), "INTERRUPTED" if err.interrupted else "PEER") from None
         if failure is not None:
@@ -432,12 +435,16 @@ def _resolve(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
 
 def _mismatch(group: Group, rows: list[list[int]]) -> str:
     """Which rank asked for what, when the ranks of an agreement round disagree."""
-    if {row[1] for row in rows} == {_OPS.index("new_group")}:
+    ops = {_OPS[row[1]] for row in rows}
+    if ops in ({"new_group"}, {"data_parallel"}):
         by_call: dict[int, list[int]] = {}
         for rank, row in zip(group.ranks, rows):
             by_call.setdefault(row[2], []).append(rank)
         sets = ", ".join(f"rank{'s' if len(ranks) > 1 else ''} {format_ranks(ranks)} passed {'ABCDEFGH'[i % 8]}"
                          for i, ranks in enumerate(by_call.values()))
+        if ops == {"data_parallel"}:
+            return (f"the ranks called torch::distributed_data_parallel with different models ({sets}): every "
+                    "member must wrap a model with the same parameters (names, shapes, dtypes)")
         return (f"the ranks called torch::distributed_new_group with different names or ranks ({sets}): "
                 "every rank must create the same group, with the same name and ranks")
     calls = ", ".join(f"rank {rank}: {_call(row)}" for rank, row in zip(group.ranks, rows))
@@ -447,6 +454,8 @@ def _mismatch(group: Group, rows: list[list[int]]) -> str:
 
 def _call(row: list[int]) -> str:
     op, arg = _OPS[row[1]], row[2]
+    if op in _COMMANDS:
+        return f"{_COMMANDS[op]} of a data-parallel model" if op != "data_parallel" else _COMMANDS[op]
     label = _ARG_LABELS.get(op)
     if label is None:
         return op

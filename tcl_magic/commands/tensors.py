@@ -5,8 +5,6 @@ handle, so inputs are never modified.
 """
 from __future__ import annotations
 
-from typing import Any, Sequence
-
 import torch
 
 from .. import convert
@@ -20,19 +18,13 @@ _DEVICE = Param("device", DEVICE, torch.device("cpu"), help="cpu, cuda or cuda:N
 _GRAD = Param("requires_grad", BOOL, False, help="track gradients")
 
 
-def _create_positional(args: Sequence[str], ctx: Any) -> dict[str, str] | None:
-    """`values ?shape? ?dtype? ...`, where a second word naming a dtype is the dtype."""
-    names = ["data", "shape", "dtype", "device", "requires_grad"]
-    if len(args) >= 2 and args[1].lower() in convert.DTYPES:
-        names.remove("shape")
-    if not 1 <= len(args) <= len(names):
-        return None
-    return dict(zip(names, args))
+_TAIL = ("dtype", "device", "requires_grad")
 
 
 @command("tensor_create", Param("data", DATA, aliases=("values",), help="Tcl list of numbers, may be nested"),
          Param("shape", SHAPE_INFERRED, None), _DTYPE, _DEVICE, _GRAD,
-         usage="values ?shape? ?dtype? ?device? ?requires_grad?", positional=_create_positional)
+         usage="values ?shape? ?dtype? ?device? ?requires_grad?", tail=_TAIL,
+         forms={1: ("data",), 2: ("data", "shape")})
 def tensor_create(ctx, data, shape, dtype, device, requires_grad):
     """A tensor from a (nested) Tcl list of numbers."""
     _check_fits(data, dtype)
@@ -56,7 +48,7 @@ def _check_fits(data: torch.Tensor, dtype: torch.dtype) -> None:
 
 
 def _factory(name: str, make, doc: str):
-    @command(name, Param("shape", SHAPE), _DTYPE, _DEVICE, _GRAD)
+    @command(name, Param("shape", SHAPE, aliases=("size",)), _DTYPE, _DEVICE, _GRAD, tail=_TAIL)
     def factory(ctx, shape, dtype, device, requires_grad):
         return make(shape, dtype=dtype, device=device, requires_grad=requires_grad)
     factory.__doc__ = doc
@@ -71,22 +63,38 @@ randn = _factory("randn", torch.randn, "Samples of the standard normal distribut
 rand = _factory("rand", torch.rand, "Samples of the uniform distribution on [0, 1).")
 
 
-@command("full", Param("shape", SHAPE), Param("value", NUMBER), _DTYPE, _DEVICE, _GRAD)
+@command("full", Param("shape", SHAPE, aliases=("size",)), Param("value", NUMBER, aliases=("fill_value",)),
+         _DTYPE, _DEVICE, _GRAD, tail=_TAIL)
 def full(ctx, shape, value, dtype, device, requires_grad):
     """A tensor filled with one value."""
     return torch.full(shape, value, dtype=dtype, device=device, requires_grad=requires_grad)
 
 
-def _arange_positional(args: Sequence[str], ctx: Any) -> dict[str, str] | None:
-    forms = {1: ["end"], 2: ["start", "end"], 3: ["start", "end", "step"]}
-    return dict(zip(forms[len(args)], args)) if len(args) in forms else None
-
-
 @command("arange", Param("start", NUMBER, 0), Param("end", NUMBER), Param("step", NUMBER, 1),
-         Param("dtype", DTYPE, None), _DEVICE, usage="end | start end ?step?", positional=_arange_positional)
-def arange(ctx, start, end, step, dtype, device):
+         Param("dtype", DTYPE, None), _DEVICE, _GRAD, usage="end | start end ?step? ?dtype? ?device? ?requires_grad?",
+         tail=_TAIL, forms={1: ("end",), 2: ("start", "end"), 3: ("start", "end", "step")})
+def arange(ctx, start, end, step, dtype, device, requires_grad):
     """Evenly spaced values in [start, end) (int64 for integer arguments, like torch)."""
-    return torch.arange(start, end, step, dtype=dtype, device=device)
+    return torch.arange(start, end, step, dtype=dtype, device=device, requires_grad=requires_grad)
+
+
+@command("randint", Param("low", INT, 0), Param("high", INT), Param("shape", SHAPE, aliases=("size",)),
+         Param("dtype", DTYPE, torch.int64), _DEVICE, usage="?low? high shape ?dtype? ?device?",
+         tail=("dtype", "device"), forms={2: ("high", "shape"), 3: ("low", "high", "shape")})
+def randint(ctx, low, high, shape, dtype, device):
+    """Random integers in [low, high)."""
+    if high <= low:
+        raise TclCommandError(f"invalid high parameter: {high} (it must be more than low, {low})", "VALUE")
+    return torch.randint(low, high, shape, dtype=dtype, device=device)
+
+
+@command("manual_seed", Param("seed", INT, aliases=("s",)))
+def manual_seed(ctx, seed):
+    """Seed every random number generator of this rank (CPU and CUDA), for repeatable runs."""
+    if seed < 0:
+        raise TclCommandError(f"invalid seed parameter: {seed} (a seed is >= 0)", "VALUE")
+    torch.manual_seed(seed)
+    return seed
 
 
 @command("tensor_shape", _TENSOR)
@@ -141,20 +149,33 @@ def tensor_free(ctx, tensor):
     return ""
 
 
-def _binary(name: str, op, doc: str):
-    @command(name, Param("a", TENSOR, aliases=("input1", "tensor1")),
-             Param("b", TENSOR_OR_NUMBER, aliases=("input2", "tensor2", "other")))
-    def binary(ctx, a, b):
-        return op(a, b)
-    binary.__doc__ = doc
-    binary.spec.doc = doc
-    return binary
+_A = Param("a", TENSOR, aliases=("input", "input1", "tensor1"))
+_B = Param("b", TENSOR_OR_NUMBER, aliases=("other", "input2", "tensor2"))
+_ALPHA = Param("alpha", NUMBER, 1, help="multiplies b first")
 
 
-tensor_add = _binary("tensor_add", torch.add, "a + b (b is a handle or a number).")
-tensor_sub = _binary("tensor_sub", torch.sub, "a - b (b is a handle or a number).")
-tensor_mul = _binary("tensor_mul", torch.mul, "a * b (b is a handle or a number).")
-tensor_div = _binary("tensor_div", torch.div, "a / b (b is a handle or a number).")
+@command("tensor_add", _A, _B, _ALPHA)
+def tensor_add(ctx, a, b, alpha):
+    """a + alpha * b (b is a handle or a number)."""
+    return torch.add(a, b) if alpha == 1 else torch.add(a, b, alpha=alpha)
+
+
+@command("tensor_sub", _A, _B, _ALPHA)
+def tensor_sub(ctx, a, b, alpha):
+    """a - alpha * b (b is a handle or a number)."""
+    return torch.sub(a, b) if alpha == 1 else torch.sub(a, b, alpha=alpha)
+
+
+@command("tensor_mul", _A, _B)
+def tensor_mul(ctx, a, b):
+    """a * b (b is a handle or a number)."""
+    return torch.mul(a, b)
+
+
+@command("tensor_div", _A, _B)
+def tensor_div(ctx, a, b):
+    """a / b (b is a handle or a number)."""
+    return torch.div(a, b)
 
 
 @command("tensor_sum", _TENSOR, Param("dim", INT, None))
@@ -187,17 +208,14 @@ def tensor_stack(ctx, tensors, dim):
     return torch.stack(tensors, dim)
 
 
-@command("tensor_to", _TENSOR, Param("target", STRING, aliases=("device", "dtype", "device_or_dtype")),
-         usage="tensor device_or_dtype")
-def tensor_to(ctx, tensor, target):
-    """A copy on another device or with another dtype."""
-    if target.lower() in convert.DTYPES:
-        return tensor.to(convert.dtype_from_tcl(target))
-    try:
-        return tensor.to(convert.device_from_tcl(target))
-    except convert.ConversionError as err:
-        raise TclCommandError(f'Invalid device_or_dtype parameter: "{target}" is neither a dtype '
-                              f"({convert.DTYPE_CHOICES}) nor a usable device: {err}", "VALUE") from None
+@command("tensor_to", _TENSOR, Param("device", DEVICE, None), Param("dtype", DTYPE, None),
+         usage="tensor ?device? ?dtype?", tail=("device", "dtype"))
+def tensor_to(ctx, tensor, device, dtype):
+    """A copy on another device, with another dtype, or both (in either order)."""
+    if device is None and dtype is None:
+        raise TclCommandError("torch::tensor_to needs a device, a dtype or both "
+                              f"(dtypes: {convert.DTYPE_CHOICES})", "VALUE")
+    return tensor.to(device=device, dtype=dtype)
 
 
 @command("cuda_is_available")

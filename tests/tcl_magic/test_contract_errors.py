@@ -16,7 +16,7 @@ def t(tcl):
      "Wrong number of arguments for positional syntax. Expected: torch::distributed_scatter tensor ?src? ?group?"),
     ("torch::distributed_scatter $t 0 g extra",
      "Wrong number of arguments for positional syntax. Expected: torch::distributed_scatter tensor ?src? ?group?"),
-    ("torch::tensor_add $t", WRONG_ARITY + "tensor_add a b"),
+    ("torch::tensor_add $t", WRONG_ARITY + "tensor_add a b ?alpha?"),
     ("torch::distributed_scatter -tensor $t -src", "Missing value for parameter -src"),
     ("torch::distributed_scatter -tensor", "Missing value for parameter -tensor"),
     ("torch::distributed_scatter -tensor $t -source 1",
@@ -84,7 +84,7 @@ def test_every_command_has_its_camel_case_twin_in_the_torch_namespace(tcl):
      'Got: "median"'),
     ("torch::distributed_gather -tensor $t -mode glue", 'Invalid -mode parameter. Must be one of: stack cat. '
      'Got: "glue"'),
-    ("torch::tensor_to $t tpu", 'Invalid device_or_dtype parameter: "tpu" is neither a dtype'),
+    ("torch::tensor_to $t tpu", 'Invalid device parameter. Must be a device such as cpu, cuda or cuda:0 Got: "tpu"'),
     ("torch::tensor_free nope", "Invalid tensor handle: nope"),
 ])
 def test_bad_values_name_the_parameter_and_the_value(t, tcl, tcl_error, source, message):
