@@ -9,6 +9,9 @@ import time
 import torch
 import torch.distributed as dist
 
+from torch.nn.parallel import DistributedDataParallel
+
+from tcl_magic import TclSession
 from tcl_magic.remote import rank_session
 
 
@@ -110,3 +113,50 @@ def scatter_peak_memory(elements: int, src: int = 0) -> dict:
     chunk_bytes = int(session.eval("torch::tensor_numel $chunk").result) * 4
     return {"rank": rank, "extra": rss.peak - rss.baseline, "chunk": chunk_bytes,
             "source": elements * 4 if rank == src else 0}
+
+
+def training_times(width: int, steps: int, repeats: int, parallel: bool) -> dict:
+    """Seconds per repeat of `steps` training steps, torch:: and Python, interleaved."""
+    session = rank_session() if parallel else TclSession()
+    session.eval(f"""
+        torch::manual_seed 0
+        set x [torch::randn {{64 {width}}}]; set y [torch::randn {{64 1}}]; set steps {steps}
+        set model [torch::sequential [list [torch::linear {width} {width}] [torch::relu] [torch::linear {width} 1]]]
+        set net {"[torch::distributed_data_parallel $model]" if parallel else "$model"}
+        set opt [torch::optimizer_sgd $net 0.01]
+    """)
+    torch.manual_seed(0)
+    x, y = torch.randn(64, width), torch.randn(64, 1)
+    model = torch.nn.Sequential(torch.nn.Linear(width, width), torch.nn.ReLU(), torch.nn.Linear(width, 1))
+    net = DistributedDataParallel(model) if parallel else model
+    opt = torch.optim.SGD(net.parameters(), lr=0.01)
+
+    def python() -> None:
+        for _ in range(steps):
+            opt.zero_grad()
+            torch.nn.functional.mse_loss(net(x), y).backward()
+            opt.step()
+
+    def tcl() -> None:
+        result = session.eval("""
+            for {set i 0} {$i < $steps} {incr i} {
+                torch::optimizer_zero_grad $opt
+                torch::tensor_backward [torch::mse_loss [torch::layer_forward $net $x] $y]
+                torch::optimizer_step $opt
+            }""")
+        if result.error is not None:
+            raise RuntimeError(result.error.info)
+
+    def timed(fn) -> float:
+        if parallel:
+            dist.barrier()
+        start = time.perf_counter()
+        fn()
+        return time.perf_counter() - start
+
+    tcl(), python()  # warm up both
+    times = {"ours": [], "raw": []}
+    for _ in range(repeats):
+        times["ours"].append(timed(tcl))
+        times["raw"].append(timed(python))
+    return times

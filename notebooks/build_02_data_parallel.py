@@ -5,6 +5,13 @@ outputs (see build.py):
 """
 from build import CODE, MD, build
 
+# Cells that can take more than a second: their outputs are saved but not compared (the
+# live "still running" view that a slow cell shows is cleared by Jupyter, not by nbval).
+# What they compute is checked by the quick cells after them.
+def SLOW(source):
+    return CODE(source, metadata={"tags": ["nbval-ignore-output"]})
+
+
 STEPS = 40
 
 CELLS = [
@@ -39,10 +46,7 @@ CELLS = [
          "set local_y [distributed_data_loading $y]\n"
          "puts \"rank [torch::get_rank]: [lindex [torch::tensor_shape $local_x] 0] rows\""),
     MD("## One model, four copies\n\n"
-       "Each rank seeds its generator differently, so the four models start with different weights. "
-       "`torch::distributed_data_parallel` wraps the model with torch's own `DistributedDataParallel`, "
-       "which copies rank 0's parameters to every rank: after it, the first weight is the same everywhere "
-       "(output that is the same on several ranks is shown once, labelled with those ranks)."),
+       "Each rank seeds its generator differently, so the four models start with different weights."),
     CODE("%%torchtcl --no-table\n"
          "torch::manual_seed [expr {100 + [torch::get_rank]}]\n"
          "set model [torch::sequential [list [torch::linear 3 8] [torch::tanh] [torch::linear 8 1]]]\n"
@@ -50,16 +54,21 @@ CELLS = [
          "    set w [lindex [torch::layer_parameters $model] 0]\n"
          "    format %.4f [lindex [torch::tensor_to_list $w] 0]\n"
          "}\n"
-         "puts \"before: [first_weight $model]\"\n"
-         "set ddp [torch::distributed_data_parallel $model]\n"
-         "puts \"after:  [first_weight $model]\""),
+         "puts \"before: [first_weight $model]\""),
+    MD("`torch::distributed_data_parallel` wraps the model with torch's own `DistributedDataParallel`, which "
+       "copies rank 0's parameters to every rank. The first wrap in a rank process takes a few seconds: "
+       "torch loads its compiler stack (`torch._dynamo`) on first use of DDP."),
+    SLOW("%%torchtcl --no-table\nset ddp [torch::distributed_data_parallel $model]"),
+    MD("Now the first weight is the same everywhere (output that is the same on several ranks is shown once, "
+       "labelled with those ranks):"),
+    CODE("%%torchtcl --no-table\nputs \"after:  [first_weight $model]\""),
     MD("## The training step\n\n"
        "`training_step` is the page's proc, with one change: the page reads `$targets` inside the proc, "
        "which a Tcl proc cannot see, so here the targets are its third argument. `torch::model_forward` and "
        "`torch::backward` are the names the page uses (synonyms of `layer_forward` and `tensor_backward`); "
        "`torch::loss_function` is ours to define. The backward pass is where the ranks meet: DDP averages "
        "the gradients of the 4 shards."),
-    CODE("%%torchtcl --no-table\n"
+    SLOW("%%torchtcl --no-table\n"
          "proc torch::loss_function {outputs targets} {torch::mse_loss $outputs $targets}\n\n"
          "proc training_step {model local_batch targets} {\n"
          "    # Each worker processes their data chunk\n"
@@ -76,12 +85,12 @@ CELLS = [
          "    set loss [training_step $ddp $local_x $local_y]\n"
          "    torch::optimizer_step $opt\n"
          "    lappend losses [torch::tensor_item $loss]\n"
-         "}\n"
-         "format \"loss %.3f -> %.3f\" [lindex $losses 0] [lindex $losses end]"),
+         "}"),
     MD("## The loss, per rank\n\n"
        "`-o losses` brings each rank's list back to Python. Each rank's loss is measured on its own 16 rows, "
        "so the four curves differ, but they fall together: one model is being trained."),
-    CODE("%%torchtcl -o losses --no-table\nllength $losses"),
+    CODE("%%torchtcl -o losses --no-table\nformat \"%d steps, loss %.3f -> %.3f\" [llength $losses] [lindex $losses 0] "
+         "[lindex $losses end]"),
     CODE("import matplotlib.pyplot as plt\n\n"
          "fig, ax = plt.subplots(figsize=(6, 3.5))\n"
          "for rank, text in enumerate(losses):\n"

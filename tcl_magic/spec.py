@@ -91,7 +91,7 @@ def choice(*values: str, legacy: Mapping[str, str] | None = None) -> ParamType:
         if lowered not in values:
             raise convert.ConversionError(f"Must be one of: {' '.join(values)}.")
         return lowered
-    return ParamType("|".join(values), parse, lambda text: text.lower() in values)
+    return ParamType("|".join(values), parse, lambda text: text.lower() in values or text in legacy)
 
 
 INT = ParamType("integer", lambda text, ctx: convert.int_from_tcl(text))
@@ -189,10 +189,15 @@ class CommandSpec:
         if args and _is_flag(args[0]):
             return self._named(args)
         split = next((i for i, word in enumerate(args) if _is_flag(word) and self._flag_of(word)), len(args))
-        raw = self._positional(args[:split], ctx)
-        if split < len(args):
-            named = self._named(args[split:], given=raw)
-            raw.update(named)
+        if split == len(args):
+            return self._positional(args, ctx)
+        try:
+            raw = self._positional(args[:split], ctx)
+        except TclCommandError:  # the named words give the rest: the positional ones come in order
+            if split > len(self.params):
+                raise
+            raw = {p.name: (p.name, text) for p, text in zip(self.params, args[:split])}
+        raw.update(self._named(args[split:], given=raw))
         return raw
 
     def _positional(self, args: Sequence[str], ctx: Any) -> dict[str, tuple[str, str]]:
@@ -397,9 +402,13 @@ def failure(err: TclCommandError) -> tuple:
     return (1, str(err), ("-code", "error", "-errorcode", err.errorcode))
 
 
+_FLAG = re.compile(r"-[A-Za-z_]\w*")
+
+
 def _is_flag(word: str) -> bool:
-    """Named syntax starts with a word like `-src`; `-1` or `-2.5` is a positional number."""
-    if not word.startswith("-"):
+    """Named syntax starts with a word like `-src`; `-1`, `-2.5`, `-inf` or a list such as
+    `-1 0 2` are positional values."""
+    if not _FLAG.fullmatch(word):
         return False
     try:
         float(word)
@@ -423,6 +432,15 @@ def command(name: str, *params: Param, usage: str | None = None,
                                 also=also, tail=tail, forms=forms)
         return func
     return decorate
+
+
+def declare(name: str, *params: Param, run: Callable[..., Any], doc: str, **options: Any) -> Callable:
+    """A command that is one call on its parameters (`run(*values)`), for the families of
+    look-alike commands (element-wise functions, comparisons, factories)."""
+    def func(ctx: Any, *values: Any) -> Any:
+        return run(*values)
+    func.spec = CommandSpec(name, tuple(params), func, doc=doc, usage_text=options.pop("usage", None), **options)
+    return func
 
 
 def specs_in(*modules: Any) -> list[CommandSpec]:

@@ -52,10 +52,11 @@ def tensor_backward(ctx, tensor, gradient, retain_graph):
 def tensor_grad(ctx, tensor):
     """The gradient accumulated in the tensor by backward passes (the same storage: an
     optimizer step or zero_grad changes it)."""
-    if tensor.grad is None:
-        why = ("it does not require gradients" if not tensor.requires_grad else
-               "it is not a leaf (its gradient is not kept)" if not tensor.is_leaf else
-               "no backward pass has reached it yet (or the gradients were zeroed to none)")
+    why = ("it does not require gradients" if not tensor.requires_grad else
+           "it is not a leaf (its gradient is not kept)" if not tensor.is_leaf else
+           "no backward pass has reached it yet (or the gradients were zeroed to none)"
+           if tensor.grad is None else None)
+    if why is not None:
         raise TclCommandError(f"this tensor has no gradient: {why}", "VALUE")
     return tensor.grad
 

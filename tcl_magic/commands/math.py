@@ -10,7 +10,7 @@ import torch
 
 from ..errors import TclCommandError
 from ..handles import HandleError
-from ..spec import BOOL, DTYPE, INT, NUMBER, ParamType, TENSOR, TENSOR_OR_NUMBER, Param, command
+from ..spec import BOOL, DTYPE, INT, NUMBER, TENSOR, TENSOR_OR_NUMBER, Param, ParamType, command, declare
 from .. import convert
 
 _INPUT = Param("tensor", TENSOR, aliases=("input",), help="tensor handle")
@@ -49,12 +49,8 @@ def tensor_pow(ctx, base, exponent):
     return torch.pow(base, exponent)
 
 
-def _unary(name: str, op, doc: str, also: tuple[str, ...] = ()):
-    @command(name, _INPUT, also=also)
-    def unary(ctx, tensor):
-        return op(tensor)
-    unary.__doc__ = unary.spec.doc = doc
-    return unary
+def _unary(name: str, op, doc: str):
+    return declare(name, _INPUT, run=op, doc=doc)
 
 
 tensor_neg = _unary("tensor_neg", torch.neg, "-x, element-wise.")
@@ -85,11 +81,7 @@ def log_softmax(ctx, tensor, dim, dtype):
 
 
 def _reduce_to(name: str, op, doc: str):
-    @command(name, _INPUT, _DIM, _KEEPDIM)
-    def reduce(ctx, tensor, dim, keepdim):
-        return op(tensor, dim, keepdim)
-    reduce.__doc__ = reduce.spec.doc = doc
-    return reduce
+    return declare(name, _INPUT, _DIM, _KEEPDIM, run=op, doc=doc)
 
 
 tensor_max = _reduce_to("tensor_max", lambda t, dim, keep: t.max() if dim is None else t.max(dim, keep).values,
@@ -103,11 +95,7 @@ tensor_argmin = _reduce_to("tensor_argmin", lambda t, dim, keep: t.argmin(dim, k
 
 
 def _compare(name: str, op, doc: str):
-    @command(name, _A, _B, also=(f"tensor_{name}",))
-    def compare(ctx, a, b):
-        return op(a, b)
-    compare.__doc__ = compare.spec.doc = doc
-    return compare
+    return declare(name, _A, _B, run=op, doc=doc, also=(f"tensor_{name}",))
 
 
 eq = _compare("eq", torch.eq, "a == b element-wise, as a bool tensor.")
@@ -153,7 +141,7 @@ def tensor_slice(ctx, tensor, dim, start, end, step):
     """Entries start, start+step, ... before end along dim, like Python's x[start:end:step]."""
     if step < 1:
         raise TclCommandError(f"invalid step parameter: {step} (a step is >= 1)", "VALUE")
-    if not -tensor.dim() <= dim < max(tensor.dim(), 1):
+    if not -tensor.dim() <= dim < tensor.dim():
         raise TclCommandError(f"invalid dim parameter: {dim} (the tensor has {tensor.dim()} dimension(s))", "VALUE")
     index = [slice(None)] * tensor.dim()
     index[dim] = slice(start, end, step)

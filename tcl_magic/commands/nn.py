@@ -58,7 +58,7 @@ def _activation(name: str, kind: type, doc: str):
     @command(name)
     def activation(ctx):
         return _name(ctx, kind())
-    activation.__doc__ = activation.spec.doc = doc
+    activation.spec.doc = doc
     return activation
 
 

@@ -9,7 +9,7 @@ import torch
 
 from .. import convert
 from ..spec import (BOOL, DEVICE, DATA, DTYPE, INT, NUMBER, SHAPE, SHAPE_INFERRED, STRING,
-                    TENSOR, TENSOR_LIST, TENSOR_OR_NUMBER, Param, command)
+                    TENSOR, TENSOR_LIST, TENSOR_OR_NUMBER, Param, command, declare)
 from ..errors import TclCommandError
 
 _TENSOR = Param("tensor", TENSOR, aliases=("input",), help="tensor handle")
@@ -48,12 +48,8 @@ def _check_fits(data: torch.Tensor, dtype: torch.dtype) -> None:
 
 
 def _factory(name: str, make, doc: str):
-    @command(name, Param("shape", SHAPE, aliases=("size",)), _DTYPE, _DEVICE, _GRAD, tail=_TAIL)
-    def factory(ctx, shape, dtype, device, requires_grad):
-        return make(shape, dtype=dtype, device=device, requires_grad=requires_grad)
-    factory.__doc__ = doc
-    factory.spec.doc = doc
-    return factory
+    return declare(name, Param("shape", SHAPE, aliases=("size",)), _DTYPE, _DEVICE, _GRAD, doc=doc, tail=_TAIL,
+                   run=lambda shape, dtype, device, grad: make(shape, dtype=dtype, device=device, requires_grad=grad))
 
 
 ones = _factory("ones", torch.ones, "A tensor of ones.")

@@ -169,3 +169,15 @@ def test_switching_gradients_off_is_the_sessions_own_mode():
     assert TclSession().eval("torch::is_grad_enabled").result == "1"
     s.eval("torch::enable_grad")
     assert s.eval("torch::is_grad_enabled").result == "1"
+
+
+def test_modules_and_optimizers_live_while_a_value_reaches_them():
+    s = TclSession()
+    s.eval("set l [torch::linear 2 2]; set m [torch::sequential [list $l]]; set o [torch::optimizer_sgd $m]; "
+           "unset l; torch::linear 3 3")
+    s.eval("unset o")
+    r = s.eval("list [catch {torch::layer_parameters linear1}] [catch {torch::layer_parameters linear2}] "
+               "[catch {torch::optimizer_step optimizer1}] [llength [torch::layer_parameters $m]] "
+               "[torch::tensor_shape [torch::layer_forward $m [torch::ones {1 2}]]]")
+    # linear1 lives on inside the sequential, but its handle went with the variable
+    assert r.result == "1 1 1 2 {1 2}"
