@@ -386,7 +386,7 @@ class CommandSpec:
         script = ""
         if any(p.kind is SCRIPT for p in self.params):
             script = (f"        if {{[lindex $r 0] == {RUN_SCRIPT}}} {{\n"
-                      "            set code [catch {uplevel 1 [lindex $r 1]} result options]\n"
+                      "            catch {uplevel 1 [lindex $r 1]} result options\n"
                       "            ::torch::_impl::_leave [lindex $r 2]\n"
                       "            dict incr options -level\n"
                       "            return -options $options $result\n        }\n")
