@@ -66,6 +66,15 @@ def test_the_demo_on_four_ranks_prints_each_ranks_chunk():
     assert "[rank 0] gathered back on rank 0: shape 10 3, identical to the source: 1" in lines
 
 
+def test_the_data_parallel_example_trains_one_model_on_two_ranks():
+    done = torchtcl("run", "examples/data_parallel.tcl", "-n", "2")
+    assert done.returncode == 0, done.stderr
+    lines = done.stdout.splitlines()
+    for rank in (0, 1):
+        assert f"[rank {rank}] parameters identical on every rank: 1" in lines, done.stdout
+        assert any(line.startswith(f"[rank {rank}] step 40: loss on my 32 rows ") for line in lines), done.stdout
+
+
 def test_an_error_on_one_rank_names_it_and_fails(tmp_path):
     script = write(tmp_path, "puts start\nif {[torch::get_rank] == 1} {error {rank one is unhappy}}\n")
     done = torchtcl("run", script, "-n", "2")
