@@ -145,9 +145,10 @@ class RankCluster:
         """
         return tuple(sorted(self._pids))
 
-    def start(self) -> "RankCluster":
+    def start(self, on_stage: Callable[[str], None] | None = None) -> "RankCluster":
         """Start the engines and join them into a process group; returns self.
 
+        ``on_stage`` hears what the start is doing now (for a progress line).
         Raises LaunchError (after cleaning up everything it started) when the
         engines do not come up within ``start_timeout_s`` or cannot join.
         """
@@ -157,11 +158,14 @@ class RankCluster:
         self._profile_dir = tempfile.mkdtemp(prefix="launcher-profile-")
         self._reaper = ReaperHandle(self._profile_dir)
         _LIVE.add(self)
+        stage = on_stage or (lambda what: None)
         try:
-            self._start_processes(deadline)
+            self._start_processes(deadline, stage)
+            stage("placing ranks")
             facts = self._collect_facts(self._client.ids, deadline)
             placements = place_ranks(facts, self.backend)
             self._serve_store(placements)
+            stage("joining the process group")
             self._join_process_group(placements)
         except BaseException as exc:
             logs = ipp_processes.log_tail(self._profile_dir)
@@ -261,12 +265,15 @@ class RankCluster:
 
     # -- start steps ---------------------------------------------------------
 
-    def _start_processes(self, deadline: float) -> None:
+    def _start_processes(self, deadline: float, stage: Callable[[str], None]) -> None:
         self._cluster = ipp_processes.make_cluster(self._config, self._profile_dir)
+        stage("starting the controller")
         self._cluster.start_controller_sync()
         self._watch(ipp_processes.launcher_pids(self._cluster))
+        stage(f"starting {self._config.resolved_ranks} engines")
         self._cluster.start_engines_sync(self._config.resolved_ranks)
         self._watch(ipp_processes.launcher_pids(self._cluster))
+        stage("waiting for the engines to register")
         self._client = ipp_processes.connect_when_up(
             self._cluster, self._config.resolved_ranks, deadline
         )

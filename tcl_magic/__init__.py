@@ -1,6 +1,5 @@
 """tcl-magic: Tcl on real torch.distributed ranks, from Jupyter or the command line."""
 from .results import CellResult, TclErrorInfo, TensorSummary
-from .session import TclSession
 
 __all__ = ["TclSession", "CellResult", "TclErrorInfo", "TensorSummary", "load_ipython_extension"]
 
@@ -9,3 +8,11 @@ def load_ipython_extension(shell) -> None:
     """`%load_ext tcl_magic`: registers %%torchtcl and %torchtcl."""
     from .magic import load_ipython_extension as load
     load(shell)
+
+
+def __getattr__(name: str):
+    """TclSession on first use: `torchtcl run` checks a script before paying for torch's import."""
+    if name == "TclSession":
+        from .session import TclSession
+        return TclSession
+    raise AttributeError(f"module 'tcl_magic' has no attribute {name!r}")

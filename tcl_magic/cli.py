@@ -8,15 +8,14 @@ from __future__ import annotations
 
 import argparse
 import sys
+import threading
+import time
 from pathlib import Path
 from typing import Sequence
 
-from launcher import LaunchConfig, LaunchError, RankCluster
+from .script_check import incomplete_command
 
-from . import display
-from .results import CellResult
-from .session import TclSession
-from .supervise import CellAbandoned, CellSupervisor
+# torch, ipyparallel and the rest are imported once the script is known to be complete Tcl
 
 STATUS_AFTER_S = 5.0
 """A script still running after this long shows, on stderr, what each rank is doing."""
@@ -51,12 +50,24 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"torchtcl: -n must be at least 1, got {options.ranks}", file=sys.stderr)
         return 2
     script_args = options.args
+    incomplete = incomplete_command(source, str(path))
+    if incomplete is not None:
+        print(f"error: {incomplete}", file=sys.stderr)
+        print(f"torchtcl: {path} is not complete Tcl: nothing was run", file=sys.stderr)
+        return 1
     if options.ranks == 1 and options.engines == "local":
         return _run_here(source, str(path), script_args)
+    from launcher import LaunchConfig, LaunchError, RankCluster
+
+    from . import display
+    from .supervise import CellAbandoned, CellSupervisor
+
     config_args = dict(ranks=options.ranks, engines=options.engines, backend=options.backend,
                        timeout_s=options.timeout)
     try:
-        with RankCluster(LaunchConfig(**config_args)).start() as cluster:
+        with StartLine(f"{options.ranks} ranks") as progress:
+            cluster = RankCluster(LaunchConfig(**config_args)).start(on_stage=progress.stage)
+        with cluster:
             supervisor = CellSupervisor(cluster)
             live = display.LiveOutput(STATUS_AFTER_S, False, supervisor.board, echo_output=False)
             outcome = supervisor.run(source, script=str(path), argv=script_args, on_wait=live.feed)
@@ -68,7 +79,52 @@ def main(argv: Sequence[str] | None = None) -> int:
     return _report(outcome.results)
 
 
+class StartLine:
+    """On a terminal, one line on stderr that says what the start is doing and for how
+    long, rewritten in place and erased when the ranks are ready; nothing elsewhere (a
+    pipe, a log file, CI)."""
+
+    def __init__(self, what: str, stream=sys.stderr) -> None:
+        self.what, self.stream = what, stream
+        self.shown = stream.isatty()
+        self.now = "starting"
+        self._done, self._lock = threading.Event(), threading.Lock()
+        self._started = time.monotonic()
+        self._thread = threading.Thread(target=self._tick, name="torchtcl-start", daemon=True)
+
+    def stage(self, what: str) -> None:
+        self.now = what
+        self._draw()
+
+    def __enter__(self) -> "StartLine":
+        self._started = time.monotonic()
+        if self.shown:
+            self._thread.start()
+        return self
+
+    def _tick(self) -> None:
+        while not self._done.wait(0.2):
+            self._draw()
+
+    def _draw(self, text: str | None = None) -> None:
+        if not self.shown:
+            return
+        if text is None:
+            text = f"torchtcl: starting {self.what}: {self.now} ... {time.monotonic() - self._started:.0f} s"
+        with self._lock:
+            self.stream.write(f"\r\x1b[K{text}")
+            self.stream.flush()
+
+    def __exit__(self, *exc) -> None:
+        self._done.set()
+        if self.shown:
+            self._thread.join()
+            self._draw("")
+
+
 def _run_here(source: str, script: str, args: list[str]) -> int:
+    from .session import TclSession
+
     def echo(stream: str, text: str) -> None:
         target = sys.stderr if stream == "stderr" else sys.stdout
         target.write(text)
@@ -82,7 +138,9 @@ def _run_here(source: str, script: str, args: list[str]) -> int:
     return result.exit_code or 0
 
 
-def _report(results: list[CellResult]) -> int:
+def _report(results: list) -> int:
+    from . import display
+
     for stream, line in display.output_lines(results):
         print(line, file=sys.stderr if stream == "stderr" else sys.stdout)
     for line in display.error_lines(results):

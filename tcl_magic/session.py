@@ -239,6 +239,9 @@ class TclSession:
                 result.exit_code = int(exit_words[2])
             else:
                 info = self.tcl.eval("dict get $::torch::_impl::options -errorinfo")
+                if script_name is not None:  # where in the file, as tclsh says it
+                    line = self.tcl.eval("dict get $::torch::_impl::options -errorline")
+                    info = f'{info}\n    (file "{script_name}" line {line})'
                 result.error = TclErrorInfo(value, info, error_code)
         else:
             word = "break" if code == 3 else "continue" if code == 4 else f"code {code}"

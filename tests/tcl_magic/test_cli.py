@@ -1,7 +1,11 @@
 """`torchtcl run` end to end, as a user runs it: a real subprocess, real ranks."""
+import os
+import pty
 import subprocess
 import sys
 from pathlib import Path
+
+import pytest
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -33,6 +37,44 @@ def test_one_rank_error_shows_the_trace_and_fails(tmp_path):
     assert done.stdout == "before\n"
     assert done.stderr.startswith("error: Invalid tensor handle: nosuch\n    while executing\n")
     assert '(procedure "load" line 1)' in done.stderr
+    assert done.stderr.splitlines()[-1] == f'    (file "{script}" line 3)'  # as tclsh says where
+
+
+@pytest.mark.parametrize("ranks", ["1", "4"])
+def test_a_script_that_is_not_complete_tcl_runs_nothing(tmp_path, ranks):
+    """Checked before any rank starts: no line of the script runs, tclsh's words and place."""
+    script = write(tmp_path, "puts first\nproc f {} {\n    puts inside\n\nf\n")
+    done = torchtcl("run", script, "-n", ranks)
+    assert done.returncode == 1
+    assert done.stdout == ""
+    assert done.stderr == (f'error: missing close-brace\n    while executing\n"proc f {{}} {{"\n'
+                           f'    (file "{script}" line 2)\n'
+                           f"torchtcl: {script} is not complete Tcl: nothing was run\n")
+
+
+def test_a_terminal_sees_what_the_start_is_doing_and_a_pipe_does_not():
+    primary, secondary = pty.openpty()
+    with subprocess.Popen([sys.executable, "-m", "tcl_magic.cli", "run", "examples/scatter_demo.tcl", "-n", "2"],
+                          cwd=ROOT, stdout=subprocess.PIPE, stderr=secondary) as run:
+        os.close(secondary)
+        terminal = b""
+        while True:
+            try:
+                chunk = os.read(primary, 4096)
+            except OSError:  # the other end closed
+                break
+            if not chunk:
+                break
+            terminal += chunk
+        stdout = run.stdout.read().decode()
+    os.close(primary)
+    assert run.returncode == 0
+    shown = terminal.decode()
+    assert "\r\x1b[Ktorchtcl: starting 2 ranks: " in shown and "joining the process group" in shown
+    assert shown.endswith("\r\x1b[K")  # erased once the ranks are ready
+    assert "[rank 1] column sums: 135.0 145.0 155.0" in stdout
+    piped = torchtcl("run", "examples/scatter_demo.tcl", "-n", "2")
+    assert piped.returncode == 0 and "starting" not in piped.stderr
 
 
 def test_exit_code_and_tcltest(tmp_path):
