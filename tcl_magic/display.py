@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import sys
+import textwrap
 import time
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Sequence, TypeVar
@@ -52,6 +53,27 @@ def grouped_lines(results: Sequence[CellResult], text: Callable[[CellResult], st
     return lines
 
 
+WRAP_AT = 100
+"""Error lines longer than this are broken between words, so that no front end breaks a
+word in two; the continuation keeps the rank label and is indented."""
+
+
+def wrapped(lines: Sequence[str], width: int = WRAP_AT) -> list[str]:
+    out = []
+    for line in lines:
+        label = re.match(r"\[ranks? [0-9,\-]+\] ", line)
+        prefix = label.group(0) if label else ""
+        if len(line) <= width:
+            out.append(line)
+            continue
+        body = line[len(prefix):]
+        indent = " " * 4 if not body.startswith(" ") else body[:len(body) - len(body.lstrip())] + " " * 4
+        pieces = textwrap.wrap(body, width - len(prefix), subsequent_indent=indent, break_long_words=False,
+                               break_on_hyphens=False)
+        out += [prefix + piece for piece in pieces]
+    return out
+
+
 def error_lines(results: Sequence[CellResult]) -> list[str]:
     """Each distinct Tcl error once, with its trace, labelled with the ranks that raised it."""
     return grouped_lines([r for r in results if r.error is not None], lambda r: f"error: {r.error.info}")
@@ -70,7 +92,7 @@ def stream_lines(results: Sequence[CellResult], stream: str) -> list[str]:
 
 def result_lines(results: Sequence[CellResult]) -> list[str]:
     """Each distinct value of a cell's last command once, labelled with its ranks."""
-    return grouped_lines([r for r in results if r.ok], lambda r: r.result)
+    return grouped_lines([r for r in results if r.ok and not r.value_in_variable], lambda r: r.result)
 
 
 def format_shape(shape: Sequence[int]) -> str:
@@ -153,10 +175,15 @@ class ScatterPicture:
                  f"{self.source_summary.dtype}) held in {self.chunk}:"]
         label_width = max(len(f"rank {r}") for r in self.spans)
         for rank, (start, stop) in self.spans.items():
-            where = f"rows {start}-{stop - 1}" if stop - start > 1 else f"row {start}" if stop > start else "no rows"
+            where = row_span(start, stop)
             bar = "".join("#" if start <= int(i / scale) < stop else "." for i in range(max(1, round(rows * scale))))
             lines.append(f"  {f'rank {rank}'.ljust(label_width)}  {where.ljust(12)} {bar}")
         return "\n".join(lines)
+
+
+def row_span(start: int, stop: int) -> str:
+    """`rows 3-5`, `row 3` or `no rows`: the legend's words, in text and in the drawing."""
+    return f"rows {start}-{stop - 1}" if stop - start > 1 else f"row {start}" if stop > start else "no rows"
 
 
 def find_scatters(table: TensorTable, everything: TensorTable) -> list[ScatterPicture]:

@@ -28,14 +28,19 @@ CLUSTER_VERBS = ("start", "status", "restart", "stop")
 
 
 class TclCellError(Exception):
-    """A cell that failed on some ranks; shown as the Tcl errors, without a Python traceback."""
+    """A cell that failed on some ranks; shown as the Tcl errors, without a Python traceback.
 
-    def __init__(self, summary: str, details: list[str] | None = None):
+    `str()` is the one-line summary (what Jupyter reports as the error's value); what a
+    notebook draws is `headline` then `details`, which say each error once, with its trace,
+    wrapped between words."""
+
+    def __init__(self, summary: str, details: list[str] | None = None, headline: str | None = None):
         super().__init__(summary)
         self.details = details or []
+        self.headline = summary if headline is None else headline
 
     def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[0;31mTclCellError\x1b[0m: {self}"] + self.details
+        return [f"\x1b[0;31mTclCellError\x1b[0m: {self.headline}"] + display.wrapped(self.details)
 
 
 class TclValue(str):
@@ -240,17 +245,16 @@ class TorchTclMagics(Magics):
             return
         on = "" if where == "kernel" else f" on {display.rank_label([r.rank for r in failed])}"
         errors = [r for r in failed if r.error is not None]
-        details = display.error_lines(results) if where == "cluster" else [f"error: {errors[0].error.info}"] \
-            if errors else []
         # the first failure is the root cause: errors that only report another rank's come last
         messages = sorted({r.error.message for r in errors}, key=lambda m: (_is_consequence(m, errors), m))
         if not errors:
-            summary = f"exit {failed[0].exit_code}{on}"
-        elif len(messages) == 1:
-            summary = f"Tcl error{on}: {messages[0]}"
-        else:
-            summary = f"Tcl errors{on} ({len(messages)} different, shown above): {messages[0]}"
-        raise TclCellError(summary, details)
+            raise TclCellError(f"exit {failed[0].exit_code}{on}")
+        several = f"Tcl errors{on} ({len(messages)} different)" if len(messages) > 1 else f"Tcl error{on}"
+        summary = f"{several}: {messages[0]}"
+        if where == "kernel":  # the message and its trace, once
+            lines = display.wrapped(errors[0].error.info.splitlines())
+            raise TclCellError(summary, lines[1:], lines[0])
+        raise TclCellError(summary, display.error_lines(results), f"{several}:")
 
     # --- cluster control -----------------------------------------------------------------
 
@@ -351,9 +355,11 @@ def _is_consequence(message: str, errors: list[CellResult]) -> bool:
 
 
 def _value(results: list[CellResult], where: str) -> Any:
+    """The cell's value, except a handle name that a variable holds (the table shows it)."""
+    shown = [r for r in results if r.result != "" and not r.value_in_variable]
     if where == "kernel":
-        return TclValue(results[0].result) if results[0].result != "" else None
-    return RankValues(results) if any(r.result != "" for r in results) else None
+        return TclValue(shown[0].result) if shown else None
+    return RankValues(results) if shown else None
 
 
 def _write_now(stream: str, text: str) -> None:

@@ -36,6 +36,8 @@ class CellResult:
     exit_code: int | None = None  # set when the script called `exit`
     tensors: list[TensorSummary] = field(default_factory=list)
     group_broken: str | None = None  # why this rank's process group broke in the cell (rebuilt after it)
+    value_in_variable: bool = False  # the value is a handle a variable holds (`set x [torch::ones 3]`):
+    # the table shows it, so the notebook does not show the bare name as the cell's value
 
     @property
     def ok(self) -> bool:

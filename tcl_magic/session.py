@@ -60,6 +60,12 @@ proc ::torch::_impl::values {} {
     }
     join $found \n
 }
+proc ::torch::_impl::held {value} {
+    foreach name [info vars ::*] {
+        if {![array exists $name] && [info exists $name] && [set $name] eq $value} {return 1}
+    }
+    return 0
+}
 proc ::torch::_impl::sweep {} {::torch::_impl::_keep [::torch::_impl::values]}
 proc ::exit {{code 0}} {
     if {![string is integer -strict $code]} {
@@ -202,6 +208,8 @@ class TclSession:
         else:
             self.comm.end_cell("ok")
         result.group_broken = self.comm.broken
+        result.value_in_variable = HANDLE_NAME.fullmatch(result.result) is not None and \
+            self.tcl.call("::torch::_impl::held", result.result) in (1, "1")
         self.sweep()
         result.tensors = self.tensor_summaries()
         return result

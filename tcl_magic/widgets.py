@@ -14,7 +14,7 @@ from collections import OrderedDict
 import ipywidgets as widgets
 from IPython.display import display
 
-from .display import ScatterPicture, TensorTable, format_bytes, format_shape
+from .display import ScatterPicture, TensorTable, format_bytes, format_shape, row_span
 
 RANK_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
 DIFFERS_BACKGROUND = "#fff3cd"
@@ -101,7 +101,7 @@ def scatter_widget(picture: ScatterPicture, max_rows: int = 64) -> widgets.HTML:
     legend = []
     for rank, (start, stop) in picture.spans.items():
         colour = RANK_COLOURS[rank % len(RANK_COLOURS)]
-        where = f"rows {start}&ndash;{stop - 1}" if stop > start else "no rows"
+        where = row_span(start, stop)
         legend.append(f'<span style="margin-right:12px"><span style="display:inline-block;width:10px;'
                       f'height:10px;background:{colour}"></span> rank {rank}: {where}</span>')
     title = (f"rows of <code>{html.escape(picture.source)}</code> ({format_shape(picture.source_summary.shape)}) "

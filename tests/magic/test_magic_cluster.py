@@ -46,8 +46,10 @@ def test_chunks_come_back_to_python_in_rank_order(ip, cell, on_cluster):
     assert [chunk.tolist() for chunk in ip.user_ns["c"]] == [source[:3].tolist(), source[3:6].tolist(),
                                                              source[6:8].tolist(), source[8:].tolist()]
     assert all(torch.equal(t, source) for t in ip.user_ns["t"]) and len(ip.user_ns["t"]) == 4
-    assert isinstance(value, RankValues) and value == {0: "tensor2", 1: "tensor2", 2: "tensor2", 3: "tensor2"}
-    assert repr(value) == "[ranks 0-3] tensor2"
+    assert value is None  # `set c [...]` names a handle that a variable holds: nothing to show
+    value = cell("torch::tensor_shape $c", "--no-table")
+    assert isinstance(value, RankValues) and value == {0: "3 3", 1: "3 3", 2: "2 3", 3: "2 3"}
+    assert repr(value) == "[ranks 0,1] 3 3\n[ranks 2,3] 2 3"
 
 
 def test_identical_output_is_shown_once_and_values_grouped(cell, on_cluster, capsys):
@@ -68,7 +70,8 @@ def test_an_error_on_some_ranks_names_them_and_fails_the_cell(cell, on_cluster, 
     with pytest.raises(TclCellError) as failure:
         cell('puts "rank [torch::get_rank] here"\nif {[torch::get_rank] >= 2} { error "rank too high" }\nexpr 1')
     assert str(failure.value) == "Tcl error on ranks 2,3: rank too high"
-    trace = failure.value._render_traceback_()[1:]
+    headline, *trace = failure.value._render_traceback_()
+    assert headline == "\x1b[0;31mTclCellError\x1b[0m: Tcl error on ranks 2,3:"  # the message is said once, below
     assert trace[:3] == ["[ranks 2,3] error: rank too high", "[ranks 2,3]     while executing",
                          '[ranks 2,3] "error "rank too high" "']
     assert all(line.startswith("[ranks 2,3] ") for line in trace)

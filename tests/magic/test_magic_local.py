@@ -36,9 +36,10 @@ def test_a_tcl_error_fails_the_cell_with_the_message_and_trace(cell, capsys):
     with pytest.raises(TclCellError) as failure:
         cell("puts before\nproc f {} { error {no such thing} }\nf")
     assert str(failure.value) == "Tcl error: no such thing"
-    assert failure.value._render_traceback_()[1:] == [
-        "error: no such thing\n    while executing\n\"error {no such thing} \"\n    (procedure \"f\" line 1)"
-        "\n    invoked from within\n\"f\""]
+    # what the notebook draws: the message once, then its trace
+    assert failure.value._render_traceback_() == [
+        "\x1b[0;31mTclCellError\x1b[0m: no such thing", "    while executing", '"error {no such thing} "',
+        '    (procedure "f" line 1)', "    invoked from within", '"f"']
     assert capsys.readouterr().out == "before\n"
     assert cell("expr 1") == "1"  # the session goes on
 
@@ -111,3 +112,13 @@ def test_the_kernel_keeps_a_bounded_number_of_widgets(cell):
     for i in range(2 * views.MAX_CELLS_WITH_WIDGETS + 10):
         cell(f"set t{i % 3} [torch::ones {{2 {i % 4 + 1}}}]")
     assert views.live_widget_count() <= 3 * views.MAX_CELLS_WITH_WIDGETS  # a VBox, its table, its pictures
+
+
+def test_long_error_messages_wrap_between_words(cell):
+    with pytest.raises(TclCellError) as failure:
+        cell("error {" + "averyverylongword " * 12 + "}")
+    drawn = failure.value._render_traceback_()
+    assert drawn[1].startswith("    averyverylongword")
+    assert all(len(line) <= 100 + len("\x1b[0;31mTclCellError\x1b[0m: ") for line in drawn)
+    words = " ".join(line.strip() for line in drawn[:3]).split()
+    assert words[1:13] == ["averyverylongword"] * 12
