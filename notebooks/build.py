@@ -15,8 +15,9 @@ MD, CODE = nbformat.v4.new_markdown_cell, nbformat.v4.new_code_cell
 
 def build(cells: list, filename: str) -> None:
     nb = nbformat.v4.new_notebook(cells=cells)
-    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
+    # the kernelspec as JupyterLab writes it, so that opening a tutorial changes nothing in it
+    nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)", "language": "python"}
     client = NotebookClient(nb, timeout=300, kernel_name="python3", allow_errors=True,
-                            store_widget_state=True, resources={"metadata": {"path": str(HERE)}})
+                            store_widget_state=False, resources={"metadata": {"path": str(HERE)}})
     client.execute()
     nbformat.write(nb, HERE / filename)

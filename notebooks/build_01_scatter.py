@@ -91,10 +91,11 @@ CELLS = [
     MD("## Part of the cluster\n\n"
        "`--ranks` runs a cell on some ranks only. A collective needs every member of its group, so a cell on "
        "ranks 0 and 2 refuses a scatter over the whole world at once, instead of waiting forever for ranks 1 "
-       "and 3. The cell fails, as a Python cell that raises does."),
+       "and 3. The refusal is a Tcl error like any other: here `catch` shows it."),
     CODE("%%torchtcl --ranks 0,2\n"
-         "# NBVAL_RAISES_EXCEPTION\n"
-         "torch::distributed_scatter $data 0"),
+         "if {[catch {torch::distributed_scatter $data 0} error]} {\n"
+         "    puts \"refused: $error\"\n"
+         "}"),
     MD("## Error handling\n\n"
        "Every mistake is a Tcl error that `catch` can handle, and the ranks keep working after it."),
     CODE("%%torchtcl\n"
@@ -107,10 +108,10 @@ CELLS = [
          "    puts \"Error: $error\"\n"
          "}"),
     MD("An error that is not caught fails the cell on the ranks where it happened, with each rank's Tcl "
-       "error and trace: here rank 100 does not exist in a world of 4."),
+       "error and trace, as a Python cell that raises does: here rank 100 does not exist in a world of 4. "
+       "(This cell is tagged `raises-exception`, so \"Run All\" goes on past it.)"),
     CODE("%%torchtcl\n"
-         "# NBVAL_RAISES_EXCEPTION\n"
-         "set result [torch::distributed_scatter $data 100]"),
+         "set result [torch::distributed_scatter $data 100]", metadata={"tags": ["raises-exception"]}),
     MD("The ranks are still there, with their variables:"),
     CODE("%%torchtcl --no-table\ntorch::tensor_shape $data"),
     CODE("%torchtcl cluster stop"),

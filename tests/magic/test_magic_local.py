@@ -106,12 +106,21 @@ def test_status_without_a_cluster_says_how_to_start_one(ip, magics, capsys):
         ip.run_line_magic("torchtcl", "cluster stop")
 
 
-def test_the_kernel_keeps_a_bounded_number_of_widgets(cell):
-    from tcl_magic import widgets as views
+def test_tables_are_html_outputs_that_leave_no_widget_in_the_kernel(cell):
+    from ipywidgets.widgets.widget import _instances
 
-    for i in range(2 * views.MAX_CELLS_WITH_WIDGETS + 10):
+    before = len(_instances)
+    for i in range(30):
         cell(f"set t{i % 3} [torch::ones {{2 {i % 4 + 1}}}]")
-    assert views.live_widget_count() <= 3 * views.MAX_CELLS_WITH_WIDGETS  # a VBox, its table, its pictures
+    assert len(_instances) == before
+    from tcl_magic import display, widgets
+    from tcl_magic.results import CellResult, TensorSummary
+
+    results = [CellResult(rank=r, tensors=[TensorSummary("x", "tensor1", (r + 1, 2), "Float32", "cpu", 8)])
+               for r in range(2)]
+    drawn = widgets.tensor_table_html(display.tensor_table(results))
+    assert '<tr class="torchtcl-differs" title="shape differs across ranks">' in drawn
+    assert "var(--jp-warn-color1" in widgets.STYLE and "var(--jp-content-font-color1" in widgets.STYLE
 
 
 def test_long_error_messages_wrap_between_words(cell):
