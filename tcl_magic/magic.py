@@ -7,6 +7,7 @@ A failing cell raises `TclCellError`, so Jupyter gets an error reply ("run all" 
 """
 from __future__ import annotations
 
+import argparse
 import math
 import re
 import sys
@@ -108,6 +109,13 @@ class TorchTclMagics(Magics):
         if self._session is None:
             self._session = TclSession(on_output=_write_now)
         return self._session
+
+    def tensor_variables(self) -> set[str]:
+        """Tcl variables that held tensors after the last cell (on the cluster when one is
+        attached, else in the kernel): what Tab offers after `$`."""
+        if self.cluster is None:
+            return {s.variable for s in self.session.tensor_summaries()}
+        return {variable for where, _, variable in self._seen if where == "cluster"}
 
     # --- the magic --------------------------------------------------------------------------
 
@@ -369,9 +377,15 @@ def _write_now(stream: str, text: str) -> None:
     target.flush()
 
 
+# `%%torchtcl?` as plain text: the usage of both forms without IPython's reST markers
+TorchTclMagics.torchtcl.parser.prog = "%%torchtcl"
 cluster_usage.parser.prog = "%torchtcl cluster"
-cluster_usage.__doc__ = "::\n\n  " + cluster_usage.parser.format_help().strip().replace("\n", "\n  ")
-TorchTclMagics.torchtcl.__doc__ += "\n" + cluster_usage.__doc__
+for _parser in (TorchTclMagics.torchtcl.parser, cluster_usage.parser):
+    _parser.formatter_class = argparse.HelpFormatter
+TorchTclMagics.torchtcl.__doc__ = "\n\n".join([
+    TorchTclMagics.torchtcl.parser.format_usage().strip(),
+    TorchTclMagics.torchtcl.__doc__.split("\n\n", 2)[2].strip(),
+    cluster_usage.parser.format_help().strip()])
 
 
 def magics_of(shell=None) -> TorchTclMagics:
@@ -393,4 +407,7 @@ def attach_cluster(cluster: RankCluster | None, shell=None) -> None:
 
 
 def load_ipython_extension(shell) -> None:
-    shell.register_magics(TorchTclMagics)
+    magics = TorchTclMagics(shell)
+    shell.register_magics(magics)
+    from . import completion
+    completion.install(shell, magics.tensor_variables)

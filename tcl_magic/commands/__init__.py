@@ -1,5 +1,5 @@
 """The torch:: commands, grouped by topic; `ALL` is what a session installs."""
 from ..spec import specs_in
-from . import autograd, distributed, math, nn, optim, tensors
+from . import autograd, distributed, math, nn, optim, reference, tensors
 
-ALL = specs_in(tensors, distributed, math, autograd, nn, optim)
+ALL = specs_in(tensors, distributed, math, autograd, nn, optim, reference)

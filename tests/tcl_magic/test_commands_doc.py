@@ -36,7 +36,7 @@ import pytest
 import torch
 
 from tcl_magic import TclSession, commands, remote
-from tcl_magic.commands import autograd, distributed, math, nn, optim, tensors
+from tcl_magic.commands import autograd, distributed, math, nn, optim, reference, tensors
 from tcl_magic.spec import REQUIRED, camel_case, specs_in
 
 from ranks import fresh, on_all
@@ -325,7 +325,7 @@ def _sections(text: str) -> dict[str, str]:
 
 SECTIONS = _sections(DOC.read_text())
 ORDER = (specs_in(distributed) + specs_in(tensors) + specs_in(math) + specs_in(autograd)
-         + specs_in(nn) + specs_in(optim))
+         + specs_in(nn) + specs_in(optim) + specs_in(reference))
 
 
 def test_sections_cover_every_command_in_order():
