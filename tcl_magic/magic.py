@@ -41,7 +41,9 @@ class TclCellError(Exception):
         self.headline = summary if headline is None else headline
 
     def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[0;31mTclCellError\x1b[0m: {self.headline}"] + display.wrapped(self.details)
+        headline, *rest = display.wrapped([f"TclCellError: {self.headline}"])
+        return [headline.replace("TclCellError", "\x1b[0;31mTclCellError\x1b[0m", 1), *rest,
+                *display.wrapped(self.details)]
 
 
 class TclValue(str):
@@ -260,8 +262,8 @@ class TorchTclMagics(Magics):
         several = f"Tcl errors{on} ({len(messages)} different)" if len(messages) > 1 else f"Tcl error{on}"
         summary = f"{several}: {messages[0]}"
         if where == "kernel":  # the message and its trace, once
-            lines = display.wrapped(errors[0].error.info.splitlines())
-            raise TclCellError(summary, lines[1:], lines[0])
+            first, *trace = errors[0].error.info.splitlines() or [""]
+            raise TclCellError(summary, trace, first)
         raise TclCellError(summary, display.error_lines(results), f"{several}:")
 
     # --- cluster control -----------------------------------------------------------------

@@ -44,7 +44,7 @@ def test_an_engine_killed_while_the_others_wait_is_named_and_their_output_kept(c
     with pytest.raises(TclCellError) as failure:
         cell(f'puts "before [torch::get_rank]"\nclose [open "{tmp_path}/started[torch::get_rank]" w]\n'
              "if {[torch::get_rank] == 1} {after 60000}\ntorch::distributed_barrier", "--no-table")
-    lines = failure.value._render_traceback_()
+    lines = failure.value.details
     text = "\n".join(lines)
     assert any(line.startswith("[rank 1] error: rank 1 died: its engine process ") and
                line.endswith(" ended while running Tcl") for line in lines)

@@ -7,14 +7,14 @@ from tcl_magic.magic import TclCellError
 
 
 def failure_lines(failure) -> list[str]:
-    return failure.value._render_traceback_()
+    return failure.value.details  # as drawn, but not broken into lines of 100 characters
 
 
 def test_a_rank_that_errors_before_a_collective_is_named_on_every_rank(cell, on_faults):
     with pytest.raises(TclCellError) as failure:
         cell("set t [torch::ones {4}]\nif {[torch::get_rank] == 2} {error boom}\ntorch::distributed_all_reduce $t sum",
              "--no-table")
-    assert str(failure.value).startswith("Tcl errors on ranks 0-3 (2 different, shown above): boom")
+    assert str(failure.value).startswith("Tcl errors on ranks 0-3 (2 different): boom")
     lines = failure_lines(failure)
     assert "[ranks 0,1,3] error: not run: rank 2 left the cell with an error before calling " \
            "distributed_all_reduce (its error: boom)" in lines

@@ -20,7 +20,7 @@ SPINNER = "interrupted while running Tcl; the session is intact"
 def errors_by_rank(failure) -> dict[int, str]:
     """rank -> its error message, from the cell's grouped error lines."""
     errors = {}
-    for line in failure.value._render_traceback_()[1:]:
+    for line in failure.value.details:
         label, _, rest = line.partition("] ")
         if rest.startswith("error: "):
             for part in label.removeprefix("[").split(" ", 1)[1].split(","):

@@ -131,3 +131,11 @@ def test_long_error_messages_wrap_between_words(cell):
     assert all(len(line) <= 100 + len("\x1b[0;31mTclCellError\x1b[0m: ") for line in drawn)
     words = " ".join(line.strip() for line in drawn[:3]).split()
     assert words[1:13] == ["averyverylongword"] * 12
+
+
+def test_the_magics_help_is_plain_text_for_both_forms(ip):
+    text = ip.object_inspect_text("%%torchtcl")
+    assert "usage: %%torchtcl [--ranks RANKS]" in text and "usage: %torchtcl cluster [-n N]" in text
+    assert "--backend {auto,gloo,nccl}" in text
+    assert not [line for line in text.splitlines() if line.strip() == "::"]
+    assert "%%torchtcl cluster" not in text and "<{" not in text
