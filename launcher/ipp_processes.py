@@ -8,12 +8,16 @@ talks to it in terms of "start", "pids", "client", "stop".
 from __future__ import annotations
 
 import glob
+import importlib.util
 import logging
 import os
+import shutil
+import subprocess
 import time
 
 import ipyparallel as ipp
 from ipyparallel.serialize.canning import interactive
+from traitlets.config import Config
 
 from .config import LaunchConfig
 from .errors import LaunchError
@@ -41,6 +45,12 @@ def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
     """An ipyparallel Cluster for ``config``, in a private profile dir, not started."""
     kwargs = dict(config.engine_args)
     logger = ipp_logger(kwargs.pop("log_level", None))
+    settings = Config(kwargs.pop("config", {}))  # traitlets settings of the launchers (a dict is fine)
+    if config.engines == "mpi":
+        defaults = mpi_settings()
+        defaults.merge(settings)  # the caller's settings win
+        settings = defaults
+    kwargs["config"] = settings
     try:
         return ipp.Cluster(
             n=config.resolved_ranks,
@@ -55,6 +65,27 @@ def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
             f"ipyparallel rejected the cluster settings (engines={config.engines!r}, "
             f"engine_args={config.engine_args!r}): {exc}; fix those values."
         ) from exc
+
+
+def mpi_settings() -> Config:
+    """How mpiexec starts the engines: checked first (mpiexec and mpi4py are there), and
+    with Open MPI's two refusals lifted that a single machine meets: more ranks than
+    cores (--oversubscribe), and running as root (allowed by its environment variables,
+    as its own message says to)."""
+    mpiexec = shutil.which("mpiexec")
+    if mpiexec is None:
+        raise LaunchError("engines='mpi' needs mpiexec on the PATH: install an MPI (Debian: apt-get install "
+                          "openmpi-bin; or MPICH) or put its bin directory on the PATH")
+    if importlib.util.find_spec("mpi4py") is None:
+        raise LaunchError("engines='mpi' needs mpi4py in this Python (the engines ask MPI for their rank): "
+                          "python -m pip install mpi4py")
+    version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30).stdout
+    settings = {}
+    if "Open MPI" in version or "OpenRTE" in version:
+        settings["mpi_args"] = ["--oversubscribe"]
+        if os.geteuid() == 0:
+            settings["environment"] = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
+    return Config({"MPIEngineSetLauncher": settings})
 
 
 def launcher_pids(cluster: ipp.Cluster) -> list[int]:
@@ -76,17 +107,36 @@ def launcher_pids(cluster: ipp.Cluster) -> list[int]:
 def connect_when_up(cluster: ipp.Cluster, n: int, deadline: float) -> ipp.Client:
     """A client, once ``n`` engines registered; LaunchError at the deadline."""
     client = cluster.connect_client_sync()
-    try:
-        remaining = max(0.0, deadline - time.monotonic())
-        client.wait_for_engines(n, timeout=remaining, interactive=False)
-    except TimeoutError:
-        up = len(client.ids)
-        client.close()
-        raise LaunchError(
-            f"only {up} of {n} engines came up within the start timeout; "
-            f"raise LaunchConfig(start_timeout_s=...) or check the engine logs."
-        ) from None
+    while len(client.ids) < n:
+        ended = ended_launcher(cluster)
+        if ended is not None or time.monotonic() > deadline:
+            up = len(client.ids)
+            client.close()
+            if ended is not None:  # mpiexec, ssh, ... gave up: no engine from it will come
+                raise LaunchError(ended) from None
+            raise LaunchError(
+                f"only {up} of {n} engines came up within the start timeout; "
+                f"raise LaunchConfig(start_timeout_s=...) or check the engine logs."
+            ) from None
+        time.sleep(0.05)
     return client
+
+
+def ended_launcher(cluster: ipp.Cluster) -> str | None:
+    """What a local process that starts engines (mpiexec, ssh, an engine) said when it
+    ended before every engine registered, or None while they all run. Batch launchers
+    (Slurm, PBS) have no local process to watch: their jobs are checked by their queue."""
+    for engine_set in cluster.engines.values():
+        for launcher in [engine_set, *getattr(engine_set, "launchers", {}).values()]:
+            if getattr(launcher, "process", None) is None or not hasattr(launcher, "poll"):
+                continue
+            status = launcher.poll()
+            if status is not None:
+                command = " ".join(getattr(launcher, "args", [])[:3])
+                output = "\n".join(launcher.get_output().strip().splitlines()[:3 * LOG_TAIL_LINES])
+                return (f"the engine launcher ({command} ...) exited with status {status} before the engines "
+                        f"registered" + (f"; it said:\n{output}" if output else ""))
+    return None
 
 
 def wait_for_new_engine(client: ipp.Client, known: set[int], deadline: float) -> int:

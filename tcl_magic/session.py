@@ -27,7 +27,7 @@ evaluated may hold them as arguments that no variable names yet."""
 _SETUP = r"""
 namespace eval ::torch { namespace eval _impl {} }
 foreach ::torch::_chan {stdout stderr} {
-    chan configure $::torch::_chan -buffering none -encoding utf-8
+    chan configure $::torch::_chan -buffering none -encoding utf-8 -translation lf
     chan push $::torch::_chan [list ::torch::_impl::_capture $::torch::_chan]
 }
 unset ::torch::_chan
