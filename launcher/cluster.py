@@ -427,13 +427,24 @@ def _descendants(pids) -> list[int]:
     return found
 
 
+_WHAT_TO_CHECK = {
+    "ssh": "that `ssh -o BatchMode=yes [-p PORT] HOST true` works for every host of the engines setting "
+           "(keys, ports, known hosts), and that remote_python on each host has tcl-magic installed",
+    "mpi": "that mpiexec starts `python -c pass` with the same arguments, and its hosts and slots",
+    "slurm": "the job with squeue/sacct, and the partition and time limit it asked for",
+}
+
+
 def _start_error(config: LaunchConfig, exc: Exception, logs: str) -> LaunchError:
     what = (
         f"could not start {config.resolved_ranks} rank(s) with engines={config.engines!r}, "
         f"backend={config.resolved_backend!r}"
     )
     detail = str(exc) if isinstance(exc, LaunchError) else repr(exc)
-    message = f"{what}: {detail}\nEverything started was stopped."
+    message = f"{what}: {detail}"
+    if config.engines in _WHAT_TO_CHECK and not isinstance(exc, LaunchError):
+        message += f"\nCheck {_WHAT_TO_CHECK[config.engines]}."
+    message += "\nEverything started was stopped."
     if logs:
         message += f"\nLast lines of the controller/engine logs:\n{logs}"
     return LaunchError(message)

@@ -19,6 +19,7 @@ import ipyparallel as ipp
 from ipyparallel.serialize.canning import interactive
 from traitlets.config import Config
 
+from . import terms
 from .config import LaunchConfig
 from .errors import LaunchError
 
@@ -50,6 +51,8 @@ def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
         defaults = mpi_settings()
         defaults.merge(settings)  # the caller's settings win
         settings = defaults
+    elif config.engines == "ssh":
+        name_the_hosts(settings)
     kwargs["config"] = settings
     try:
         return ipp.Cluster(
@@ -86,6 +89,17 @@ def mpi_settings() -> Config:
         if os.geteuid() == 0:
             settings["environment"] = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
     return Config({"MPIEngineSetLauncher": settings})
+
+
+def name_the_hosts(settings: Config) -> None:
+    """Each ssh host's engines are told the name they were reached by (terms.ENGINE_HOST),
+    for placement: `{"node1": 2, "user@node2:2222": 2}` are hosts node1 and node2."""
+    engines = settings.get("SSHEngineSetLauncher", {}).get("engines", {})
+    for host, slots in list(engines.items()):
+        per_host = dict(slots) if isinstance(slots, dict) else {"n": slots}
+        name = host.rsplit("@", 1)[-1].split(":", 1)[0]
+        per_host["environment"] = {**per_host.get("environment", {}), terms.ENGINE_HOST: name}
+        engines[host] = per_host
 
 
 def launcher_pids(cluster: ipp.Cluster) -> list[int]:

@@ -26,7 +26,8 @@ def describe_engine() -> dict:
     import torch
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
-    return {"host": socket.gethostname(), "gpu_count": gpus, "pid": os.getpid()}
+    return {"host": os.environ.get(terms.ENGINE_HOST) or socket.gethostname(), "gpu_count": gpus,
+            "pid": os.getpid()}
 
 
 def find_free_port(addr: str) -> int:

@@ -25,6 +25,10 @@ carries what the ranks tell each other about their progress."""
 MASTER_PORT = "MASTER_PORT"
 """TCP port of the rendezvous store on MASTER_ADDR."""
 
+ENGINE_HOST = "TORCHTCL_ENGINE_HOST"
+"""Set by the launcher for engines it starts on a named host (ssh): the name placement
+groups them by, so two names of one machine are two hosts, as the user laid them out."""
+
 RANK_ENV_VARS = (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
 
 AUTO = "auto"
