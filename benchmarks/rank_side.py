@@ -103,7 +103,7 @@ class _PeakRss:
 def scatter_peak_memory(elements: int, src: int = 0) -> dict:
     """Extra resident bytes while one scatter runs, and the bytes of this rank's chunk."""
     session = rank_session()
-    rank, world = dist.get_rank(), dist.get_world_size()
+    rank = dist.get_rank()
     session.set_variable("source", torch.randn(elements) if rank == src else torch.zeros(1))
     session.eval("foreach h [info vars ::chunk*] {catch {torch::tensor_free [set $h]}}")
     gc.collect()

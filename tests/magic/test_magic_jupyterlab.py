@@ -196,9 +196,9 @@ def test_run_all_in_jupyterlab_runs_every_cell_and_reads_well_in_both_themes(lab
     shapes = {row[0].split()[0]: [cell.split()[0] for cell in row[1:]] for row in rows}
     assert shapes == {"chunk": ["3x3", "3x3", "2x3", "2x3"], "data": ["10x3"] * 4}
     # "run all" went through every cell: the expected errors are caught, or tagged raises-exception
-    prompts = wait_for(browser, "const p = " + PROMPTS.strip().removeprefix("return ") +
-                       " return p.every(x => !x.includes('*')) && p.filter(x => /\\d/.test(x)).length === p.length && p",
-                       "the end of the run")
+    wait_for(browser, "const p = " + PROMPTS.strip().removeprefix("return ") +
+             " return p.every(x => !x.includes('*')) && p.filter(x => /\\d/.test(x)).length === p.length && p",
+             "the end of the run")
     texts = [c.text for c in browser.find_elements(By.CSS_SELECTOR, ".jp-CodeCell")]
     assert "stopped 4 ranks" in texts[-1]
     failing = next(t for t in texts if "TclCellError" in t)
