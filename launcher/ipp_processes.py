@@ -129,7 +129,7 @@ def connect_when_up(cluster: ipp.Cluster, n: int, deadline: float) -> ipp.Client
             if ended is not None:  # mpiexec, ssh, ... gave up: no engine from it will come
                 raise LaunchError(ended) from None
             raise LaunchError(
-                f"only {up} of {n} engines came up within the start timeout; "
+                f"only {up} of {n} engines came up within the start timeout{waiting_for(cluster)}; "
                 f"raise LaunchConfig(start_timeout_s=...) or check the engine logs."
             ) from None
         time.sleep(0.05)
@@ -138,9 +138,12 @@ def connect_when_up(cluster: ipp.Cluster, n: int, deadline: float) -> ipp.Client
 
 def ended_launcher(cluster: ipp.Cluster) -> str | None:
     """What a local process that starts engines (mpiexec, ssh, an engine) said when it
-    ended before every engine registered, or None while they all run. Batch launchers
-    (Slurm, PBS) have no local process to watch: their jobs are checked by their queue."""
+    ended before every engine registered, or None while they all run. A Slurm job has no
+    local process: its queue says whether it ended."""
     for engine_set in cluster.engines.values():
+        job = getattr(engine_set, "job_id", None)
+        if job and "Slurm" in type(engine_set).__name__ and slurm_job_state(job) is None:
+            return f"the Slurm job {job} of the engines ended before they registered (see its output and sacct)"
         for launcher in [engine_set, *getattr(engine_set, "launchers", {}).values()]:
             if getattr(launcher, "process", None) is None or not hasattr(launcher, "poll"):
                 continue
@@ -151,6 +154,25 @@ def ended_launcher(cluster: ipp.Cluster) -> str | None:
                 return (f"the engine launcher ({command} ...) exited with status {status} before the engines "
                         f"registered" + (f"; it said:\n{output}" if output else ""))
     return None
+
+
+def slurm_job_state(job: str) -> str | None:
+    """`PENDING (Resources)`, `RUNNING`, ...: what squeue says of the job, None once it left
+    the queue (or when squeue cannot be asked)."""
+    try:
+        done = subprocess.run(["squeue", "-h", "-j", str(job), "-o", "%T (%r)"], capture_output=True, text=True,
+                              timeout=30)
+    except (OSError, subprocess.TimeoutExpired):
+        return "unknown"
+    return done.stdout.strip() or None if done.returncode == 0 else None
+
+
+def waiting_for(cluster: ipp.Cluster) -> str:
+    """Why no engine came: for a Slurm job, its state in the queue."""
+    states = [f"the Slurm job {engine_set.job_id} is {slurm_job_state(engine_set.job_id) or 'gone'}"
+              for engine_set in cluster.engines.values()
+              if getattr(engine_set, "job_id", None) and "Slurm" in type(engine_set).__name__]
+    return f" ({'; '.join(states)})" if states else ""
 
 
 def wait_for_new_engine(client: ipp.Client, known: set[int], deadline: float) -> int:
