@@ -46,12 +46,13 @@ def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
     """An ipyparallel Cluster for ``config``, in a private profile dir, not started."""
     kwargs = dict(config.engine_args)
     logger = ipp_logger(kwargs.pop("log_level", None))
-    settings = Config(kwargs.pop("config", {}))  # traitlets settings of the launchers (a dict is fine)
+    # a batch system's job script goes in the private profile dir, not the caller's directory
+    defaults = Config({"BatchSystemLauncher": {"batch_file_name": os.path.join(profile_dir, "engines.batch")}})
     if config.engines == "mpi":
-        defaults = mpi_settings()
-        defaults.merge(settings)  # the caller's settings win
-        settings = defaults
-    elif config.engines == "ssh":
+        defaults.merge(mpi_settings())
+    defaults.merge(Config(kwargs.pop("config", {})))  # traitlets settings of the launchers: the caller's win
+    settings = defaults
+    if config.engines == "ssh":
         name_the_hosts(settings)
     kwargs["config"] = settings
     try:

@@ -89,6 +89,7 @@ def queue() -> str:
 
 
 def test_engines_in_a_slurm_job_give_the_local_results(slurm, cluster_of):
+    here = set(Path.cwd().iterdir())
     cluster = RankCluster(LaunchConfig(ranks=4, engines="slurm", backend="gloo", timeout_s=30,
                                        start_timeout_s=120)).start()
     try:
@@ -103,6 +104,7 @@ def test_engines_in_a_slurm_job_give_the_local_results(slurm, cluster_of):
     while queue() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not queue(), "the job outlived the cluster"
+    assert set(Path.cwd().iterdir()) == here, "the job script was left in the caller's directory"
 
 
 def test_a_job_that_cannot_start_says_so_and_leaves_nothing_queued(slurm):
