@@ -400,6 +400,8 @@ class RankCluster:
         self._watch(_descendants(self._pids))  # helpers outlive their engines briefly
         for problem in ipp_processes.stop_cluster(self._cluster, self._client):
             log.warning("while stopping %r: %s", self, problem)
+        if self._profile_dir:
+            self._watch(ipp_processes.processes_of(self._profile_dir))  # the reaper ends any survivor
         self._store = None  # the server stops with its last reference
         if self._profile_dir:
             shutil.rmtree(self._profile_dir, ignore_errors=True)

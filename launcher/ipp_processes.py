@@ -16,6 +16,7 @@ import subprocess
 import time
 
 import ipyparallel as ipp
+import psutil
 from ipyparallel.serialize.canning import interactive
 from traitlets.config import Config
 
@@ -211,12 +212,28 @@ def stop_cluster(cluster: ipp.Cluster | None, client: ipp.Client | None) -> list
             client.close()
         except Exception as exc:
             problems.append(f"closing the client: {exc!r}")
-    if cluster is not None:
-        try:
-            cluster.stop_cluster_sync()
-        except Exception as exc:
-            problems.append(f"stopping the cluster: {exc!r}")
+    if cluster is not None:  # the controller is stopped even when stopping the engines failed
+        for what, stop in (("the engines", cluster.stop_engines_sync), ("the controller", cluster.stop_controller_sync)):
+            try:
+                stop()
+            except Exception as exc:
+                problems.append(f"stopping {what}: {exc!r}")
     return problems
+
+
+def processes_of(profile_dir: str) -> list[int]:
+    """Pids of this machine's processes started for the cluster of ``profile_dir``
+    (ipyparallel gives each the profile dir in IPP_PROFILE_DIR): what a stop must not
+    leave behind, whichever of them it reached (a controller stopped while starting leaves
+    its scheduler processes orphaned)."""
+    found = []
+    for process in psutil.process_iter():
+        try:
+            if process.pid != os.getpid() and process.environ().get("IPP_PROFILE_DIR") == profile_dir:
+                found.append(process.pid)
+        except psutil.Error:
+            continue
+    return found
 
 
 def log_tail(profile_dir: str, lines: int = LOG_TAIL_LINES) -> str:

@@ -14,9 +14,8 @@ import psutil
 import pytest
 
 from launcher import LaunchConfig, LaunchError, RankCluster
+from started import DEMO, ROOT, cluster_processes
 from tcl_magic import remote
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -35,9 +34,6 @@ def mpi_identity():
 
     return {"rank": dist.get_rank(), "mpi_rank": MPI.COMM_WORLD.Get_rank(), "mpi_size": MPI.COMM_WORLD.Get_size(),
             "pid": os.getpid()}
-
-
-DEMO = (ROOT / "examples" / "scatter_demo.tcl").read_text()
 
 
 def test_mpiexec_ranks_follow_mpi_order_and_give_the_local_results(cluster_of, monkeypatch):
@@ -73,12 +69,8 @@ def test_the_magic_starts_a_cluster_through_mpiexec(ip, magics, capsys):
         ip.run_line_magic("torchtcl", "cluster stop")
 
 
-def _children() -> set[int]:
-    return {p.pid for p in psutil.Process().children(recursive=True)}
-
-
 def test_an_mpiexec_that_fails_is_a_quick_clear_error_that_leaves_nothing_running():
-    before = _children()
+    before = cluster_processes()
     start = time.monotonic()
     config = LaunchConfig(ranks=2, engines="mpi", backend="gloo", timeout_s=30,
                           engine_args={"config": {"MPIEngineSetLauncher": {"mpi_args": ["--no-such-option"]}}})
@@ -90,7 +82,7 @@ def test_an_mpiexec_that_fails_is_a_quick_clear_error_that_leaves_nothing_runnin
     assert "no-such-option" in message and "Everything started was stopped." in message
     assert time.monotonic() - start < 60  # not the start timeout: its exit is noticed
     time.sleep(1)
-    assert not _children() - before
+    assert not cluster_processes() - before
 
 
 def test_no_mpiexec_on_the_path_says_what_to_install(monkeypatch):

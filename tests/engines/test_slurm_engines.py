@@ -10,19 +10,12 @@ import subprocess
 import time
 from pathlib import Path
 
+import psutil
 import pytest
 
 from launcher import LaunchConfig, LaunchError, RankCluster
+from started import DEMO, cluster_processes, free_port
 from tcl_magic import remote
-
-ROOT = Path(__file__).resolve().parents[2]
-DEMO = (ROOT / "examples" / "scatter_demo.tcl").read_text()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -56,11 +49,16 @@ def slurm(tmp_path_factory):
     subprocess.run(["chown", "-R", "munge:munge", "/etc/munge", "/run/munge", "/var/log/munge", "/var/lib/munge"],
                    check=True)
     key.chmod(0o400)
+    munged = None
     if subprocess.run(["munge", "-n"], capture_output=True).returncode != 0:
-        subprocess.run(["runuser", "-u", "munge", "--", "munged", "--force"], check=True)
+        munged = subprocess.Popen(["runuser", "-u", "munge", "--", "munged", "--foreground", "--force"])
+        for _ in range(100):
+            if subprocess.run(["munge", "-n"], capture_output=True).returncode == 0:
+                break
+            time.sleep(0.05)
     env = dict(os.environ, SLURM_CONF=str(conf))
-    subprocess.run(["slurmctld", "-f", str(conf), "-c"], check=True, env=env)
-    subprocess.run(["slurmd", "-f", str(conf)], check=True, env=env)
+    daemons = [subprocess.Popen(["slurmctld", "-D", "-f", str(conf), "-c"], env=env),
+               subprocess.Popen(["slurmd", "-D", "-f", str(conf)], env=env)]
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("SLURM_CONF", str(conf))
         for _ in range(100):
@@ -68,10 +66,24 @@ def slurm(tmp_path_factory):
                 break
             time.sleep(0.1)
         yield conf
-        for pidfile in ("slurmd.pid", "slurmctld.pid"):
+        subprocess.run(["scancel", "--user", "root"], capture_output=True)  # our test cluster's jobs only
+        for _ in range(100):
+            if not queue():
+                break
+            time.sleep(0.1)
+    for daemon in [*reversed(daemons), *([munged] if munged else [])]:  # munged only if we started it
+        family = [daemon.pid, *[c.pid for c in psutil.Process(daemon.pid).children(recursive=True)]] \
+            if psutil.pid_exists(daemon.pid) else []
+        daemon.terminate()
+        try:
+            daemon.wait(20)
+        except subprocess.TimeoutExpired:
+            daemon.kill()
+            daemon.wait(10)
+        for pid in family[1:]:  # job steps (slurmstepd) that outlived slurmd
             try:
-                os.kill(int((home / pidfile).read_text()), 15)
-            except (OSError, ValueError):
+                psutil.Process(pid).kill()
+            except psutil.Error:
                 pass
 
 
@@ -112,6 +124,7 @@ def test_a_job_that_cannot_start_says_so_and_leaves_nothing_queued(slurm):
     pending: the error says so, with squeue's reason, and the job is cancelled."""
     config = LaunchConfig(ranks=2, engines="slurm", backend="gloo", timeout_s=30, start_timeout_s=10,
                           engine_args={"config": {"SlurmEngineSetLauncher": {"batch_template": LATER}}})
+    before = cluster_processes()
     with pytest.raises(LaunchError) as failure:
         RankCluster(config).start()
     message = str(failure.value)
@@ -121,3 +134,4 @@ def test_a_job_that_cannot_start_says_so_and_leaves_nothing_queued(slurm):
     while queue() and time.monotonic() < deadline:
         time.sleep(0.2)
     assert not queue()
+    assert not cluster_processes() - before  # the controller and its helpers too

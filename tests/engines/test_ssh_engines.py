@@ -16,17 +16,10 @@ import psutil
 import pytest
 
 from launcher import LaunchConfig, LaunchError, RankCluster
+from started import DEMO, cluster_processes, free_port
 from tcl_magic import remote
 
-ROOT = Path(__file__).resolve().parents[2]
 SSHD = "/usr/sbin/sshd"
-DEMO = (ROOT / "examples" / "scatter_demo.tcl").read_text()
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
@@ -100,7 +93,7 @@ def test_a_host_that_refuses_ssh_is_a_clear_error_and_leaves_nothing_running(ssh
     closed = free_port()  # nothing listens there: the connection is refused
     config = LaunchConfig(ranks=2, engines="ssh", backend="gloo", timeout_s=30, start_timeout_s=60,
                           engine_args=ssh_config(closed, key, {"127.0.0.1": 2}))
-    before = {p.pid for p in psutil.Process().children(recursive=True)}
+    before = cluster_processes()
     start = time.monotonic()
     with pytest.raises(LaunchError) as failure:
         RankCluster(config).start()
@@ -110,4 +103,4 @@ def test_a_host_that_refuses_ssh_is_a_clear_error_and_leaves_nothing_running(ssh
     assert message.endswith("Everything started was stopped.") or "Everything started was stopped.\n" in message
     assert time.monotonic() - start < 60
     time.sleep(1)
-    assert not {p.pid for p in psutil.Process().children(recursive=True)} - before
+    assert not cluster_processes() - before
