@@ -31,6 +31,8 @@ logs their whole output as a WARNING; below ERROR it is noise (the launcher
 reports real failures itself). Configure the ``launcher.ipyparallel`` logger,
 or pass engine_args={"log_level": ...}, to see more."""
 LOG_TAIL_LINES = 15
+SLURM_POLL_S = 1.0
+"""How often a start waiting for a Slurm job's engines asks squeue whether the job ended."""
 
 
 def ipp_logger(level: int | None) -> logging.Logger:
@@ -121,17 +123,24 @@ def launcher_pids(cluster: ipp.Cluster) -> list[int]:
 
 
 def connect_when_up(cluster: ipp.Cluster, n: int, deadline: float) -> ipp.Client:
-    """A client, once ``n`` engines registered; LaunchError at the deadline."""
+    """A client, once ``n`` engines registered; LaunchError at the deadline, or as soon as
+    whatever starts the engines has given up."""
     client = cluster.connect_client_sync()
+    queue_asked = 0.0
     while len(client.ids) < n:
         ended = ended_launcher(cluster)
+        if ended is None and time.monotonic() - queue_asked >= SLURM_POLL_S:  # squeue now and then, not 20/s
+            queue_asked = time.monotonic()
+            ended = next((f"the Slurm job {job} of the engines ended before they registered (see its output "
+                          "and sacct)" for job, state in slurm_jobs(cluster) if state is None), None)
         if ended is not None or time.monotonic() > deadline:
             up = len(client.ids)
             client.close()
-            if ended is not None:  # mpiexec, ssh, ... gave up: no engine from it will come
+            if ended is not None:  # mpiexec, ssh, a Slurm job... gave up: no engine from it will come
                 raise LaunchError(ended) from None
+            waiting = "; ".join(f"the Slurm job {job} is {state or 'gone'}" for job, state in slurm_jobs(cluster))
             raise LaunchError(
-                f"only {up} of {n} engines came up within the start timeout{waiting_for(cluster)}; "
+                f"only {up} of {n} engines came up within the start timeout{f' ({waiting})' if waiting else ''}; "
                 f"raise LaunchConfig(start_timeout_s=...) or check the engine logs."
             ) from None
         time.sleep(0.05)
@@ -140,12 +149,8 @@ def connect_when_up(cluster: ipp.Cluster, n: int, deadline: float) -> ipp.Client
 
 def ended_launcher(cluster: ipp.Cluster) -> str | None:
     """What a local process that starts engines (mpiexec, ssh, an engine) said when it
-    ended before every engine registered, or None while they all run. A Slurm job has no
-    local process: its queue says whether it ended."""
+    ended before every engine registered, or None while they all run."""
     for engine_set in cluster.engines.values():
-        job = getattr(engine_set, "job_id", None)
-        if job and "Slurm" in type(engine_set).__name__ and slurm_job_state(job) is None:
-            return f"the Slurm job {job} of the engines ended before they registered (see its output and sacct)"
         for launcher in [engine_set, *getattr(engine_set, "launchers", {}).values()]:
             if getattr(launcher, "process", None) is None or not hasattr(launcher, "poll"):
                 continue
@@ -158,23 +163,23 @@ def ended_launcher(cluster: ipp.Cluster) -> str | None:
     return None
 
 
-def slurm_job_state(job: str) -> str | None:
-    """`PENDING (Resources)`, `RUNNING`, ...: what squeue says of the job, None once it left
-    the queue (or when squeue cannot be asked)."""
-    try:
-        done = subprocess.run(["squeue", "-h", "-j", str(job), "-o", "%T (%r)"], capture_output=True, text=True,
-                              timeout=30)
-    except (OSError, subprocess.TimeoutExpired):
-        return "unknown"
-    return done.stdout.strip() or None if done.returncode == 0 else None
-
-
-def waiting_for(cluster: ipp.Cluster) -> str:
-    """Why no engine came: for a Slurm job, its state in the queue."""
-    states = [f"the Slurm job {engine_set.job_id} is {slurm_job_state(engine_set.job_id) or 'gone'}"
-              for engine_set in cluster.engines.values()
-              if getattr(engine_set, "job_id", None) and "Slurm" in type(engine_set).__name__]
-    return f" ({'; '.join(states)})" if states else ""
+def slurm_jobs(cluster: ipp.Cluster) -> list[tuple[str, str | None]]:
+    """(job id, what squeue says of it) for each Slurm job of the engines: `PENDING
+    (Resources)`, `RUNNING`, ..., None once it left the queue, `unknown` when squeue
+    cannot be asked. A Slurm job has no local process to watch: its queue is asked."""
+    jobs = []
+    for engine_set in cluster.engines.values():
+        job = getattr(engine_set, "job_id", None)
+        if not job or "Slurm" not in type(engine_set).__name__:
+            continue
+        try:
+            done = subprocess.run(["squeue", "-h", "-j", str(job), "-o", "%T (%r)"], capture_output=True,
+                                  text=True, timeout=30)
+            state = (done.stdout.strip() or None) if done.returncode == 0 else None
+        except (OSError, subprocess.TimeoutExpired):
+            state = "unknown"
+        jobs.append((str(job), state))
+    return jobs
 
 
 def wait_for_new_engine(client: ipp.Client, known: set[int], deadline: float) -> int:

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 from IPython.core.completer import SimpleCompletion, context_matcher
 
 from . import help
-from .commands import ALL, aten
+from .commands import ALL, aten, reference
 from .spec import camel_case
 
 _WORD = re.compile(r"[\w:$\-]*$")
@@ -84,12 +84,7 @@ def inspect(text: str, cursor: int) -> str | None:
     match = _COMMAND_NAME.fullmatch((before + after).removeprefix("::"))
     if match is None:
         return None
-    name = match.group(1)
-    if name.startswith("aten::"):
-        forms = aten.forms(re.sub(r"(?<=[a-z0-9])([A-Z])", r"_\1", name[6:]).lower())
-        return help.operator_help(name[6:], forms) if forms else None
-    spec = _BY_NAME.get(name)
-    return help.command_help(spec) if spec else None
+    return reference.describe(match.group(1))
 
 
 def install(shell: Any, tensor_variables: Callable[[], Iterable[str]]) -> None:

@@ -17,7 +17,7 @@ from .comm import Comm, data_parallel
 from .handles import HANDLE_NAME, HandleRegistry
 from .results import CellResult, TclErrorInfo, TensorSummary
 from .commands import aten
-from .spec import CommandSpec, camel_case
+from .spec import CommandSpec
 
 OutputHook = Callable[[str, str], None]
 IN_FLIGHT = 64
@@ -108,7 +108,7 @@ class TclSession:
         for spec in commands.ALL:
             self._install(spec)
         self.tcl.createcommand("::torch::_impl::aten", lambda name, *args: aten.invoke(self, name, *args))
-        self.tcl.eval(aten.tcl_source(lambda name: tuple(dict.fromkeys((name, camel_case(name))))))
+        self.tcl.eval(aten.tcl_source())
 
     def _install(self, spec: CommandSpec) -> None:
         self.tcl.createcommand(f"::torch::_impl::{spec.name}", spec.bridge(self))

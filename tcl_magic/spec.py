@@ -137,7 +137,6 @@ class CommandSpec:
     func: Callable[..., Any]
     doc: str = ""
     usage_text: str | None = None
-    positional: Callable[[Sequence[str], Any], Mapping[str, str]] | None = None
     group_param: str | None = None  # a collective: which parameter names its group
     also: tuple[str, ...] = ()  # other names of the same command (the original's synonyms)
     tail: tuple[str, ...] = ()  # trailing optional parameters whose words may come in any order
@@ -145,6 +144,7 @@ class CommandSpec:
     _flags: dict[str, Param] = field(init=False, repr=False)
     _defaults: dict[str, Any] = field(init=False, repr=False)
     _least: int = field(init=False, repr=False)
+    _leading: Mapping[int, tuple[str, ...]] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         self._defaults = {p.name: p.default for p in self.params if not p.required}
@@ -153,6 +153,10 @@ class CommandSpec:
         for param in self.params:
             for spelling in (param.name, *param.aliases):
                 self._flags[spelling] = param
+        # with a tail: how many leading words fill which parameters (all of them in order by default)
+        leading = [p for p in self.params if p.name not in self.tail]
+        self._leading = self.forms or {n: tuple(p.name for p in leading)[:n]
+                                       for n in range(len([p for p in leading if p.required]), len(leading) + 1)}
 
     @property
     def names(self) -> tuple[str, ...]:
@@ -190,9 +194,9 @@ class CommandSpec:
             return self._named(args)
         split = next((i for i, word in enumerate(args) if _is_flag(word) and self._flag_of(word)), len(args))
         if split == len(args):
-            return self._positional(args, ctx)
+            return self._positional(args)
         try:
-            raw = self._positional(args[:split], ctx)
+            raw = self._positional(args[:split])
         except TclCommandError:  # the named words give the rest: the positional ones come in order
             if split > len(self.params):
                 raise
@@ -200,10 +204,8 @@ class CommandSpec:
         raw.update(self._named(args[split:], given=raw))
         return raw
 
-    def _positional(self, args: Sequence[str], ctx: Any) -> dict[str, tuple[str, str]]:
-        if self.positional is not None:
-            mapped = self.positional(args, ctx)
-        elif self.tail or self.forms:
+    def _positional(self, args: Sequence[str]) -> dict[str, tuple[str, str]]:
+        if self.tail or self.forms:
             mapped = self._leading_then_tail(args)
         elif len(self.required) <= len(args) <= len(self.params):
             mapped = {p.name: text for p, text in zip(self.params, args)}
@@ -221,10 +223,7 @@ class CommandSpec:
         `tail` words in any order, each going to the parameter that recognizes it (a dtype
         name, a device), else to the first tail parameter still free: the original's commands
         disagree on whether dtype or device comes first, and both orders work."""
-        tail = [self._flags[name] for name in self.tail]
-        forms = self.forms or {n: tuple(p.name for p in self.params if p.name not in self.tail)[:n]
-                               for n in range(len([p for p in self.required if p.name not in self.tail]),
-                                              len(self.params) - len(tail) + 1)}
+        tail, forms = [self._flags[name] for name in self.tail], self._leading
         strong = [p.kind.recognizes for p in tail if p.kind.recognizes and p.kind is not BOOL]
         typed_at = next((i for i, word in enumerate(args) if any(r(word) for r in strong)), len(args))
         leading = min(typed_at, max(forms))
@@ -292,6 +291,11 @@ class CommandSpec:
             return failure(err)
         except Exception as err:
             return self.failure_of(err)
+        return self.answer(ctx, values)
+
+    def answer(self, ctx: Any, values: Sequence[Any]) -> tuple:
+        """The bridge's answer once the arguments are parsed: the function's result as Tcl
+        sees it, with the status the wrapper proc acts on; never raises."""
         try:
             result = self.func(ctx, *values)
             if isinstance(result, Scoped):
@@ -310,7 +314,7 @@ class CommandSpec:
         kinds = tuple(p.kind.parse for p in self.params)
         defaults = tuple(p.default for p in self.params)
         least, most = self._least, len(self.params)
-        if self.positional is not None or self.tail or self.forms or any(p.kind is SCRIPT for p in self.params):
+        if self.tail or self.forms or any(p.kind is SCRIPT for p in self.params):
             return functools.partial(invoke, ctx)
         required = self.required
         if required and all(p.kind in (TENSOR, TENSOR_OR_NUMBER) for p in required) \
@@ -382,20 +386,26 @@ class CommandSpec:
         running proc (a sweep asked for from Python would see the global frame only), or
         run a script of the caller's in its frame."""
         impl = f"::torch::_impl::{self.name}"
-        call = f"[{impl} {{*}}$args]" if self.params else f"[{impl}]"
-        script = ""
-        if any(p.kind is SCRIPT for p in self.params):
-            script = (f"        if {{[lindex $r 0] == {RUN_SCRIPT}}} {{\n"
-                      "            catch {uplevel 1 [lindex $r 1]} result options\n"
-                      "            ::torch::_impl::_leave [lindex $r 2]\n"
-                      "            dict incr options -level\n"
-                      "            return -options $options $result\n        }\n")
-        body = (f"set r {call}\n    if {{[lindex $r 0]}} {{\n"
-                f"        if {{[lindex $r 0] == {SWEEP_DUE}}} {{::torch::_impl::sweep; return [lindex $r 1]}}\n"
-                f"{script}"
-                "        return {*}[lindex $r 2] [lindex $r 1]\n    }\n    lindex $r 1")
+        body = acting_on_status(f"[{impl} {{*}}$args]" if self.params else f"[{impl}]",
+                                scripts=any(p.kind is SCRIPT for p in self.params))
         formals = "args" if self.params else "{}"
         return "\n".join(f"proc ::torch::{n} {formals} {{\n    {body}\n}}" for n in self.names)
+
+
+def acting_on_status(call: str, scripts: bool = False) -> str:
+    """The body of a wrapper proc: evaluate `call` (a bridge) and act on its status: the
+    value, a real Tcl error, a sweep first, or (`scripts`) the caller's script in a mode."""
+    script = ""
+    if scripts:
+        script = (f"        if {{[lindex $r 0] == {RUN_SCRIPT}}} {{\n"
+                  "            catch {uplevel 1 [lindex $r 1]} result options\n"
+                  "            ::torch::_impl::_leave [lindex $r 2]\n"
+                  "            dict incr options -level\n"
+                  "            return -options $options $result\n        }\n")
+    return (f"set r {call}\n    if {{[lindex $r 0]}} {{\n"
+            f"        if {{[lindex $r 0] == {SWEEP_DUE}}} {{::torch::_impl::sweep; return [lindex $r 1]}}\n"
+            f"{script}"
+            "        return {*}[lindex $r 2] [lindex $r 1]\n    }\n    lindex $r 1")
 
 
 def failure(err: TclCommandError) -> tuple:
@@ -417,9 +427,8 @@ def _is_flag(word: str) -> bool:
         return True
 
 
-def command(name: str, *params: Param, usage: str | None = None,
-            positional: Callable[[Sequence[str], Any], Mapping[str, str]] | None = None,
-            group_param: str | None = None, also: tuple[str, ...] = (), tail: tuple[str, ...] = (),
+def command(name: str, *params: Param, usage: str | None = None, group_param: str | None = None,
+            also: tuple[str, ...] = (), tail: tuple[str, ...] = (),
             forms: Mapping[int, tuple[str, ...]] | None = None) -> Callable:
     """Declare a torch:: command; the decorated function receives (ctx, **parameters)."""
     def decorate(func: Callable) -> Callable:
@@ -428,7 +437,7 @@ def command(name: str, *params: Param, usage: str | None = None,
         if accepted != declared:
             raise TypeError(f"torch::{name}: the function takes {accepted}, the declaration says {declared}")
         func.spec = CommandSpec(name, tuple(params), func, doc=(func.__doc__ or "").strip(),
-                                usage_text=usage, positional=positional, group_param=group_param,
+                                usage_text=usage, group_param=group_param,
                                 also=also, tail=tail, forms=forms)
         return func
     return decorate

@@ -18,14 +18,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any
 
 import torch
 
 from .. import convert
 from ..errors import TclCommandError
 from ..spec import (BOOL, DEVICE, DTYPE, INT, NUMBER, REQUIRED, STRING, TENSOR, CommandSpec, Param, ParamType,
-                    SWEEP_DUE, failure)
+                    acting_on_status, camel_case, failure)
 
 NAMESPACE = "::torch::aten"
 
@@ -146,11 +146,7 @@ def invoke(ctx: Any, name: str, *args: str) -> tuple:
             continue
         except Exception as err:
             return spec.failure_of(err)
-        try:
-            value = ctx.to_tcl(spec.func(ctx, *values))
-        except Exception as err:
-            return spec.failure_of(err)
-        return (SWEEP_DUE if ctx.handles.sweep_due else 0, value)
+        return spec.answer(ctx, values)
     if first is None or _is_arity(first):
         usages = dict.fromkeys(f"torch::aten::{name} {spec.usage}".rstrip() for spec in candidates)
         first = TclCommandError("Wrong number of arguments for positional syntax. Expected: "
@@ -162,15 +158,14 @@ def _is_arity(err: TclCommandError) -> bool:
     return str(err).startswith("Wrong number of arguments")
 
 
-def tcl_source(command_names: Callable[[str], tuple[str, ...]]) -> str:
-    """The procs: one dispatcher, and one short proc per name (snake_case and camelCase)."""
+@functools.lru_cache(maxsize=1)
+def tcl_source() -> str:
+    """The procs (the same for every session): one dispatcher, and one short proc per name
+    (snake_case and camelCase)."""
     lines = [f"namespace eval {NAMESPACE} {{}}",
-             "proc ::torch::_impl::aten_run {name args} {\n"
-             "    set r [::torch::_impl::aten $name {*}$args]\n"
-             "    if {[lindex $r 0]} {\n"
-             f"        if {{[lindex $r 0] == {SWEEP_DUE}}} {{::torch::_impl::sweep; return [lindex $r 1]}}\n"
-             "        return {*}[lindex $r 2] [lindex $r 1]\n    }\n    lindex $r 1\n}"]
+             f"proc ::torch::_impl::aten_run {{name args}} {{\n    "
+             f"{acting_on_status('[::torch::_impl::aten $name {*}$args]')}\n}}"]
     for name in names():
-        for tcl_name in command_names(name):
+        for tcl_name in dict.fromkeys((name, camel_case(name))):
             lines.append(f"proc {NAMESPACE}::{tcl_name} args {{tailcall ::torch::_impl::aten_run {name} {{*}}$args}}")
     return "\n".join(lines)
