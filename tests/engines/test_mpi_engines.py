@@ -14,8 +14,7 @@ import psutil
 import pytest
 
 from launcher import LaunchConfig, LaunchError, RankCluster
-from started import DEMO, ROOT, cluster_processes
-from tcl_magic import remote
+from started import ROOT, assert_same_as_local, cluster_processes, demo
 
 
 @pytest.fixture(scope="module", autouse=True)
@@ -44,9 +43,8 @@ def test_mpiexec_ranks_follow_mpi_order_and_give_the_local_results(cluster_of, m
         identities = cluster.run(mpi_identity)
         pids = [i["pid"] for i in identities]
         assert [(i["rank"], i["mpi_rank"], i["mpi_size"]) for i in identities] == [(r, r, 4) for r in range(4)]
-        ours = cluster.run(remote.run_tcl, DEMO, "scatter_demo.tcl", [], timeout=120)
-    local = cluster_of(4).run(remote.run_tcl, DEMO, "scatter_demo.tcl", [], timeout=120)
-    assert [(r.text(), r.error) for r in ours] == [(r.text(), r.error) for r in local]
+        ours = demo(cluster)
+    assert_same_as_local(ours, cluster_of)
     assert "received 3 rows" in ours[0].text()
     assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 

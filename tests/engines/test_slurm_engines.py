@@ -14,8 +14,7 @@ import psutil
 import pytest
 
 from launcher import LaunchConfig, LaunchError, RankCluster
-from started import DEMO, cluster_processes, free_port
-from tcl_magic import remote
+from started import assert_same_as_local, cluster_processes, demo, eventually, free_port
 
 
 @pytest.fixture(scope="module")
@@ -107,15 +106,11 @@ def test_engines_in_a_slurm_job_give_the_local_results(slurm, cluster_of):
     try:
         jobs = set(cluster.run(os.getenv, "SLURM_JOB_ID"))
         assert len(jobs) == 1 and None not in jobs  # all four in one real job
-        ours = cluster.run(remote.run_tcl, DEMO, "scatter_demo.tcl", [], timeout=120)
+        ours = demo(cluster)
     finally:
         cluster.stop()
-    local = cluster_of(4).run(remote.run_tcl, DEMO, "scatter_demo.tcl", [], timeout=120)
-    assert [(r.text(), r.error) for r in ours] == [(r.text(), r.error) for r in local]
-    deadline = time.monotonic() + 30
-    while queue() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not queue(), "the job outlived the cluster"
+    assert_same_as_local(ours, cluster_of)
+    assert eventually(lambda: not queue()), "the job outlived the cluster"
     assert set(Path.cwd().iterdir()) == here, "the job script was left in the caller's directory"
 
 
@@ -130,8 +125,5 @@ def test_a_job_that_cannot_start_says_so_and_leaves_nothing_queued(slurm):
     message = str(failure.value)
     assert "only 0 of 2 engines came up within the start timeout (the Slurm job" in message
     assert "is PENDING (BeginTime)" in message and "Everything started was stopped." in message
-    deadline = time.monotonic() + 30
-    while queue() and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not queue()
+    assert eventually(lambda: not queue())
     assert not cluster_processes() - before  # the controller and its helpers too

@@ -16,8 +16,7 @@ import psutil
 import pytest
 
 from launcher import LaunchConfig, LaunchError, RankCluster
-from started import DEMO, cluster_processes, free_port
-from tcl_magic import remote
+from started import assert_same_as_local, cluster_processes, demo, eventually, free_port
 
 SSHD = "/usr/sbin/sshd"
 
@@ -77,15 +76,11 @@ def test_two_host_names_are_two_hosts_and_the_results_are_those_of_local_engines
         # really started through our sshd: its session variables name its port
         connections = cluster.run(os.getenv, "SSH_CONNECTION")
         assert all(c and c.split()[-1] == str(port) for c in connections), connections
-        ours = cluster.run(remote.run_tcl, DEMO, "scatter_demo.tcl", [], timeout=120)
+        ours = demo(cluster)
     finally:
         cluster.stop()
-    local = cluster_of(4).run(remote.run_tcl, DEMO, "scatter_demo.tcl", [], timeout=120)
-    assert [(r.text(), r.error) for r in ours] == [(r.text(), r.error) for r in local]
-    deadline = time.monotonic() + 30
-    while alive(pids) and time.monotonic() < deadline:
-        time.sleep(0.2)
-    assert not alive(pids), "engines left running on the ssh hosts"
+    assert_same_as_local(ours, cluster_of)
+    assert eventually(lambda: not alive(pids)), "engines left running on the ssh hosts"
 
 
 def test_a_host_that_refuses_ssh_is_a_clear_error_and_leaves_nothing_running(sshd):
