@@ -25,7 +25,7 @@ from typing import Callable, Sequence
 
 import psutil
 
-from . import ipp_processes, rank_setup, terms
+from . import addresses, ipp_processes, rank_setup
 from .config import LaunchConfig
 from .errors import LaunchError
 from .placement import EngineFacts, RankPlacement, place_ranks
@@ -164,7 +164,7 @@ class RankCluster:
             stage("placing ranks")
             facts = self._collect_facts(self._client.ids, deadline)
             placements = place_ranks(facts, self.backend)
-            self._serve_store(placements)
+            self._serve_store()
             stage("joining the process group")
             self._join_process_group(placements)
         except BaseException as exc:
@@ -282,7 +282,8 @@ class RankCluster:
         engine_ids = sorted(engine_ids)
         ipp_processes.make_importable(self._client, engine_ids, PACKAGE_PARENT)
         pending = self._submit(
-            {e: e for e in engine_ids}, rank_setup.describe_engine, (), {}, "describe_engine"
+            {e: e for e in engine_ids}, rank_setup.describe_engine, (self._cluster.controller_ip,), {},
+            "describe_engine"
         )
         reports = pending.get(timeout=max(0.0, deadline - time.monotonic()))
         here = socket.gethostname()
@@ -291,25 +292,24 @@ class RankCluster:
         self._watch(local.values())
         self._watch(_descendants(local.values()))  # e.g. ipyparallel's per-engine nanny
         return [
-            EngineFacts(engine_id=e, host=r["host"], gpu_count=r["gpu_count"])
+            EngineFacts(engine_id=e, host=r["host"], gpu_count=r["gpu_count"], address=r["address"],
+                        launch_rank=r["launch_rank"])
             for e, r in zip(engine_ids, reports)
         ]
 
-    def _serve_store(self, placements: list[RankPlacement]) -> None:
-        """The control store, here: on loopback when every rank is on this host, else on
-        the address this host's name resolves to; never on every interface."""
+    def _serve_store(self) -> None:
+        """The control store, here, on the address the controller listens on (never on
+        every interface)."""
         import torch.distributed as dist
 
-        local = all(p.master_addr == terms.LOOPBACK_ADDR for p in placements)
-        host = terms.LOOPBACK_ADDR if local else socket.gethostname()
-        listener = socket.create_server((terms.LOOPBACK_ADDR if local else socket.gethostbyname(host), 0),
-                                        backlog=128)
+        address = self._cluster.controller_ip
+        listener = addresses.listen_socket(address)
         port = listener.getsockname()[1]
         self._store = dist.TCPStore(  # it owns the socket from now on, and closes it when it stops
-            host, port, None, True, timeout=timedelta(seconds=self._config.timeout_s),
+            address, port, None, True, timeout=timedelta(seconds=self._config.timeout_s),
             wait_for_workers=False, master_listen_fd=listener.detach(),
         )
-        self._store_addr = (host, port)
+        self._store_addr = (address, port)
 
     def _join_process_group(self, placements: list[RankPlacement]) -> None:
         timeout_s = self._config.timeout_s

@@ -19,6 +19,8 @@ from .terms import AUTO, BACKEND_CHOICES, GLOO, NCCL
 LOCAL_ENGINES = "local"
 ENGINE_LAUNCHER_GROUP = "ipyparallel.engine_launchers"
 DEFAULT_CPU_RANKS = 4
+HOSTS_ENGINES = ("ssh", "mpi")
+"""Engine launchers that start engines on hosts the caller names."""
 
 RESERVED_ENGINE_ARGS = {
     "n": "use LaunchConfig(ranks=...)",
@@ -28,6 +30,7 @@ RESERVED_ENGINE_ARGS = {
     "profile_dir": "the launcher uses a private temporary profile, removed on stop",
     "shutdown_atexit": "the launcher stops its clusters at exit itself",
     "log": "pass log_level=... or configure the 'launcher.ipyparallel' logger",
+    "controller_ip": "use LaunchConfig(address=...): the controller and the store listen there",
 }
 
 
@@ -59,6 +62,12 @@ class LaunchConfig:
     timeout_s: collective timeout given to init_process_group.
     start_timeout_s: how long to wait for the engines to come up.
     engine_args: extra keyword arguments for ``ipyparallel.Cluster``.
+    hosts: for engines "ssh" and "mpi", the hosts and how many ranks each runs, in rank
+        order: {"node1": 2, "node2": 2} or "node1:2,node2:2" (ranks defaults to the sum).
+    address: the address of this machine the engines reach it by; the controller and
+        the control store listen there only. None: loopback for local engines, this
+        machine's address on the route to the first ssh host, else the address this
+        machine's name resolves to.
     """
 
     ranks: int | None = None
@@ -67,18 +76,23 @@ class LaunchConfig:
     timeout_s: float = 60.0
     start_timeout_s: float = 180.0
     engine_args: dict = field(default_factory=dict)
+    hosts: dict | str | None = None
+    address: str | None = None
     _resolved_backend: str = field(init=False, repr=False, compare=False, default="")
     _resolved_ranks: int = field(init=False, repr=False, compare=False, default=0)
 
     def __post_init__(self):
         engines = _check_engines(self.engines)
         backend = _check_backend(self.backend, engines)
-        ranks = _check_ranks(self.ranks, backend, engines)
+        hosts = _check_hosts(self.hosts, engines)
+        ranks = _check_ranks(self.ranks, backend, engines, hosts)
+        _check_address(self.address)
         _check_positive("timeout_s", self.timeout_s)
         _check_positive("start_timeout_s", self.start_timeout_s)
         engine_args = _check_engine_args(self.engine_args)
         object.__setattr__(self, "engines", engines)
         object.__setattr__(self, "engine_args", engine_args)
+        object.__setattr__(self, "hosts", hosts)
         object.__setattr__(self, "_resolved_backend", backend)
         object.__setattr__(self, "_resolved_ranks", ranks)
 
@@ -135,7 +149,49 @@ def _check_backend(backend: Any, engines: str) -> str:
     return NCCL if gpus else GLOO  # auto: decided by this machine's GPUs
 
 
-def _check_ranks(ranks: Any, backend: str, engines: str) -> int:
+def _check_hosts(hosts: Any, engines: str) -> dict | None:
+    """{host: ranks on it}, from a dict or "node1:2,node2" (a host without a count runs one)."""
+    if hosts is None:
+        return None
+    if engines not in HOSTS_ENGINES:
+        raise LaunchError(f"hosts= is for engines 'ssh' and 'mpi', not {engines!r} (a Slurm job's "
+                          f"nodes come from its allocation); leave hosts out.")
+    if isinstance(hosts, str):
+        hosts = _parse_hosts(hosts)
+    if not isinstance(hosts, dict) or not hosts or any(
+            not isinstance(h, str) or not h or isinstance(n, bool) or not isinstance(n, int) or n < 1
+            for h, n in hosts.items()):
+        raise LaunchError(f"hosts={hosts!r} is not a list of hosts with their rank counts; give "
+                          f"e.g. 'node1:2,node2:2' or {{'node1': 2, 'node2': 2}}.")
+    return dict(hosts)
+
+
+def _parse_hosts(text: str) -> dict | str:
+    """"node1:2,node2" -> {"node1": 2, "node2": 1}; the text itself when it does not parse."""
+    hosts = {}
+    for entry in filter(None, (e.strip() for e in text.split(","))):
+        name, colon, count = entry.rpartition(":")
+        if not colon:
+            name, count = entry, "1"
+        if not name or not count.isdigit():
+            return text
+        hosts[name] = int(count)
+    return hosts
+
+
+def _check_address(address: Any) -> None:
+    if address is not None and (not isinstance(address, str) or not address.strip()):
+        raise LaunchError(f"address={address!r} is not a host name or IP address of this machine; "
+                          f"give e.g. '10.0.0.1', or None to let the launcher choose.")
+
+
+def _check_ranks(ranks: Any, backend: str, engines: str, hosts: dict | None = None) -> int:
+    if hosts is not None:
+        total = sum(hosts.values())
+        if ranks not in (None, total):
+            raise LaunchError(f"ranks={ranks!r} but hosts={hosts!r} run {total}; give ranks={total} "
+                              f"or leave it out.")
+        return total
     if ranks is None:
         return _default_ranks(backend, engines)
     if isinstance(ranks, bool) or not isinstance(ranks, int) or ranks < 1:
@@ -177,7 +233,7 @@ def _check_engine_args(engine_args: Any) -> dict:
     if not isinstance(engine_args, dict):
         raise LaunchError(
             f"engine_args={engine_args!r} is not a dict; give keyword arguments for "
-            f"ipyparallel.Cluster as a dict, e.g. {{'controller_ip': '*'}}."
+            f"ipyparallel.Cluster as a dict, e.g. {{'controller_args': ['--log-level=DEBUG']}}."
         )
     for key in engine_args:
         if not isinstance(key, str):

@@ -20,7 +20,7 @@ import psutil
 from ipyparallel.serialize.canning import interactive
 from traitlets.config import Config
 
-from . import terms
+from . import addresses, terms
 from .config import LaunchConfig
 from .errors import LaunchError
 
@@ -31,6 +31,8 @@ logs their whole output as a WARNING; below ERROR it is noise (the launcher
 reports real failures itself). Configure the ``launcher.ipyparallel`` logger,
 or pass engine_args={"log_level": ...}, to see more."""
 LOG_TAIL_LINES = 15
+IPP_ENGINE_VARS = ("IPP_CONNECTION_INFO", "IPP_CLUSTER_ID", "IPP_PROFILE_DIR")
+"""What ipyparallel tells its engines through the environment of the process that starts them."""
 SLURM_POLL_S = 1.0
 """How often a start waiting for a Slurm job's engines asks squeue whether the job ended."""
 
@@ -46,25 +48,28 @@ def ipp_logger(level: int | None) -> logging.Logger:
 
 
 def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
-    """An ipyparallel Cluster for ``config``, in a private profile dir, not started."""
+    """An ipyparallel Cluster for ``config``, in a private profile dir, not started; its
+    controller listens on the caller's address (``addresses.caller_address``) only."""
     kwargs = dict(config.engine_args)
     logger = ipp_logger(kwargs.pop("log_level", None))
     # a batch system's job script goes in the private profile dir, not the caller's directory
-    defaults = Config({"BatchSystemLauncher": {"batch_file_name": os.path.join(profile_dir, "engines.batch")}})
+    settings = Config({"BatchSystemLauncher": {"batch_file_name": os.path.join(profile_dir, "engines.batch")}})
     if config.engines == "mpi":
-        defaults.merge(mpi_settings())
-    defaults.merge(Config(kwargs.pop("config", {})))  # traitlets settings of the launchers: the caller's win
-    settings = defaults
-    if config.engines == "ssh":
-        name_the_hosts(settings)
-    kwargs["config"] = settings
+        settings.merge(mpi_settings(config.hosts))
+    if config.engines == "ssh" and config.hosts:
+        settings.merge(Config({"SSHEngineSetLauncher": {"engines": dict(config.hosts)}}))
+    settings.merge(Config(kwargs.pop("config", {})))  # traitlets settings of the launchers: the caller's win
+    named = name_the_hosts(settings) if config.engines == "ssh" else list(config.hosts or ())
+    address = addresses.caller_address(config.address, config.engines, named)
     try:
         return ipp.Cluster(
             n=config.resolved_ranks,
             engines=config.engines,
             profile_dir=profile_dir,
+            controller_ip=address,
             shutdown_atexit=False,  # RankCluster and its reaper do the cleanup
             log=logger,
+            config=settings,
             **kwargs,
         )
     except Exception as exc:  # traitlets errors for bad engine_args / launcher class
@@ -74,11 +79,11 @@ def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
         ) from exc
 
 
-def mpi_settings() -> Config:
-    """How mpiexec starts the engines: checked first (mpiexec and mpi4py are there), and
-    with Open MPI's two refusals lifted that a single machine meets: more ranks than
-    cores (--oversubscribe), and running as root (allowed by its environment variables,
-    as its own message says to)."""
+def mpi_settings(hosts: dict | None) -> Config:
+    """How mpiexec starts the engines: checked first (mpiexec and mpi4py are there), on
+    the named hosts, and with Open MPI's two refusals lifted that a single machine meets:
+    more ranks than cores (--oversubscribe), and running as root (allowed by its
+    environment variables, as its own message says to)."""
     mpiexec = shutil.which("mpiexec")
     if mpiexec is None:
         raise LaunchError("engines='mpi' needs mpiexec on the PATH: install an MPI (Debian: apt-get install "
@@ -87,23 +92,30 @@ def mpi_settings() -> Config:
         raise LaunchError("engines='mpi' needs mpi4py in this Python (the engines ask MPI for their rank): "
                           "python -m pip install mpi4py")
     version = subprocess.run([mpiexec, "--version"], capture_output=True, text=True, timeout=30).stdout
-    settings = {}
-    if "Open MPI" in version or "OpenRTE" in version:
-        settings["mpi_args"] = ["--oversubscribe"]
+    open_mpi = "Open MPI" in version or "OpenRTE" in version
+    settings = {"mpi_args": []}
+    if hosts:
+        settings["mpi_args"] += ["--host" if open_mpi else "-hosts", ",".join(f"{h}:{n}" for h, n in hosts.items())]
+    if open_mpi:  # Open MPI passes on to other hosts only the variables named with -x
+        settings["mpi_args"] += ["--oversubscribe", *(arg for name in IPP_ENGINE_VARS for arg in ("-x", name))]
         if os.geteuid() == 0:
             settings["environment"] = {"OMPI_ALLOW_RUN_AS_ROOT": "1", "OMPI_ALLOW_RUN_AS_ROOT_CONFIRM": "1"}
     return Config({"MPIEngineSetLauncher": settings})
 
 
-def name_the_hosts(settings: Config) -> None:
+def name_the_hosts(settings: Config) -> list[str]:
     """Each ssh host's engines are told the name they were reached by (terms.ENGINE_HOST),
-    for placement: `{"node1": 2, "user@node2:2222": 2}` are hosts node1 and node2."""
+    for placement: `{"node1": 2, "user@node2:2222": 2}` are hosts node1 and node2, the
+    names returned."""
     engines = settings.get("SSHEngineSetLauncher", {}).get("engines", {})
+    names = []
     for host, slots in list(engines.items()):
         per_host = dict(slots) if isinstance(slots, dict) else {"n": slots}
         name = host.rsplit("@", 1)[-1].split(":", 1)[0]
         per_host["environment"] = {**per_host.get("environment", {}), terms.ENGINE_HOST: name}
         engines[host] = per_host
+        names.append(name)
+    return names
 
 
 def launcher_pids(cluster: ipp.Cluster) -> list[int]:

@@ -1,12 +1,15 @@
 """Turn what the engines report about themselves into rank assignments.
 
 Pure functions with no ipyparallel or torch imports, so the layout rules
-(which engine gets which rank, which GPU, which master address) can be
+(which engine gets which rank, which GPU, which address its sockets use) can be
 tested for multi-host layouts without starting any process.
 
-Rules: hosts are ordered by their lowest engine id and engines within a host
-by engine id; a rank is the position in that order, a local rank the position
-within its host. Ranks on one host are contiguous, as torchrun does it.
+Rules: engines are taken in their launcher's order (the rank mpiexec or srun
+gave the process, when every engine has a distinct one; else the engine id);
+hosts are ordered by their first engine, engines within a host keep that order;
+a rank is the position in it, a local rank the position within its host. Ranks
+on one host are contiguous, as torchrun does it. A host's ranks listen on the
+address its first engine reported.
 """
 
 from __future__ import annotations
@@ -20,11 +23,14 @@ from .terms import CPU_DEVICE, GLOO, LOOPBACK_ADDR, NCCL
 
 @dataclass(frozen=True)
 class EngineFacts:
-    """What one engine reports: its ipyparallel id, hostname and GPU count."""
+    """What one engine reports: its ipyparallel id, host name, GPU count, the address of
+    its host on the route to the caller, and the rank its launcher gave its process."""
 
     engine_id: int
     host: str
     gpu_count: int = 0
+    address: str = LOOPBACK_ADDR
+    launch_rank: int | None = None
 
 
 @dataclass(frozen=True)
@@ -38,19 +44,22 @@ class RankPlacement:
     world_size: int
     host: str
     device: str
-    master_addr: str
+    address: str
 
 
 def group_by_host(facts: Iterable[EngineFacts]) -> dict[str, list[EngineFacts]]:
-    """Engines per host; hosts in order of their lowest engine id, engines by id."""
+    """Engines per host, in launcher order (see the module's rules)."""
+    facts = list(facts)
+    launch_ranks = [f.launch_rank for f in facts]
+    by_launcher = None not in launch_ranks and len(set(launch_ranks)) == len(facts)
     hosts: dict[str, list[EngineFacts]] = {}
-    for fact in sorted(facts, key=lambda f: f.engine_id):
+    for fact in sorted(facts, key=lambda f: f.launch_rank if by_launcher else f.engine_id):
         hosts.setdefault(fact.host, []).append(fact)
     return hosts
 
 
 def place_ranks(facts: Sequence[EngineFacts], backend: str) -> list[RankPlacement]:
-    """Assign a rank, local rank, device and master address to every engine.
+    """Assign a rank, local rank, device and listening address to every engine.
 
     Returns the placements in rank order. Raises LaunchError for an empty
     input, duplicate engine ids, an unresolved backend, or (nccl) a host with
@@ -59,7 +68,6 @@ def place_ranks(facts: Sequence[EngineFacts], backend: str) -> list[RankPlacemen
     _check_facts(facts, backend)
     hosts = group_by_host(facts)
     world_size = len(facts)
-    master_addr = _master_addr(hosts)
     placements = []
     for host, engines in hosts.items():
         if backend == NCCL:
@@ -74,7 +82,7 @@ def place_ranks(facts: Sequence[EngineFacts], backend: str) -> list[RankPlacemen
                     world_size=world_size,
                     host=host,
                     device=_device(backend, local_rank),
-                    master_addr=master_addr,
+                    address=engines[0].address,
                 )
             )
     return placements
@@ -108,12 +116,6 @@ def _check_gpus(host: str, engines: list[EngineFacts]) -> None:
             f"GPU(s); NCCL needs one GPU per rank: start fewer ranks on that host "
             f"or use backend='gloo'."
         )
-
-
-def _master_addr(hosts: dict[str, list[EngineFacts]]) -> str:
-    if len(hosts) == 1:
-        return LOOPBACK_ADDR
-    return next(iter(hosts))  # the host of rank 0
 
 
 def _device(backend: str, local_rank: int) -> str:

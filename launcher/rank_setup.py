@@ -13,21 +13,27 @@ import traceback
 from datetime import timedelta
 from typing import Any, Callable
 
-from . import terms
+from . import addresses, terms
 from .errors import RankError
 from .placement import RankPlacement
 
 OK = "ok"
 FAILED = "failed"
+USER_IFNAMES = {v: os.environ[v] for v in addresses.SOCKET_IFNAME_VARS if os.environ.get(v)}
+"""Interfaces the engines' environment names for gloo or NCCL: those win over the placement's."""
 
 
-def describe_engine() -> dict:
-    """Facts the caller needs to place this engine: host, GPU count, pid."""
+def describe_engine(caller_address: str) -> dict:
+    """Facts the caller needs to place this engine: host, GPU count, pid, this host's
+    address on the route to the caller (where its rank's sockets will listen), and the
+    rank its launcher (srun, mpiexec) gave the process, if any."""
     import torch
 
     gpus = torch.cuda.device_count() if torch.cuda.is_available() else 0
+    launch_rank = next((os.environ[v] for v in terms.LAUNCH_RANK_VARS if os.environ.get(v, "").isdigit()), None)
     return {"host": os.environ.get(terms.ENGINE_HOST) or socket.gethostname(), "gpu_count": gpus,
-            "pid": os.getpid()}
+            "pid": os.getpid(), "address": addresses.route_source(caller_address),
+            "launch_rank": None if launch_rank is None else int(launch_rank)}
 
 
 def find_free_port(addr: str) -> int:
@@ -67,8 +73,9 @@ def init_rank(placement: RankPlacement, backend: str, store_addr: str, store_por
         torch.set_num_threads(max(1, cores // placement.local_world_size))
     else:
         torch.cuda.set_device(placement.local_rank)
-    if placement.master_addr == terms.LOOPBACK_ADDR:
-        os.environ["GLOO_SOCKET_IFNAME"] = "lo"  # every rank is here: gloo listens on loopback only
+    interface = addresses.interface_of(placement.address)
+    for variable in addresses.SOCKET_IFNAME_VARS:  # gloo's and NCCL's sockets: on this host's address only
+        os.environ[variable] = USER_IFNAMES.get(variable) or interface
     if dist.is_initialized():
         dist.destroy_process_group()
     timeout = timedelta(seconds=timeout_s)

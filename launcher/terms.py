@@ -29,6 +29,10 @@ ENGINE_HOST = "TORCHTCL_ENGINE_HOST"
 """Set by the launcher for engines it starts on a named host (ssh): the name placement
 groups them by, so two names of one machine are two hosts, as the user laid them out."""
 
+LAUNCH_RANK_VARS = ("SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK")
+"""Where srun and mpiexec tell a process its rank among those they started: placement
+numbers ranks in this order when every engine has one."""
+
 RANK_ENV_VARS = (RANK, WORLD_SIZE, LOCAL_RANK, LOCAL_WORLD_SIZE, MASTER_ADDR, MASTER_PORT)
 
 AUTO = "auto"

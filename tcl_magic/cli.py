@@ -32,6 +32,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="process group backend (auto: nccl with GPUs, else gloo)")
     run.add_argument("--engines", default="local",
                      help="ipyparallel engine launcher: local, mpi, slurm, ssh, ... (default local)")
+    run.add_argument("--hosts", metavar="HOST:N,...",
+                     help="ssh or mpi engines: the hosts and how many ranks each runs, e.g. node1:2,node2:2")
+    run.add_argument("--address", metavar="ADDR",
+                     help="this machine's address the engines reach it by (default: loopback for local "
+                          "engines, else chosen; see the README's multi-host section)")
     run.add_argument("--timeout", type=float, default=60.0,
                      help="collective timeout in seconds (default 60)")
     run.add_argument("args", nargs="*", help="arguments given to the script as $argv (after --)")
@@ -55,15 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"error: {incomplete}", file=sys.stderr)
         print(f"torchtcl: {path} is not complete Tcl: nothing was run", file=sys.stderr)
         return 1
-    if options.ranks == 1 and options.engines == "local":
+    if options.ranks == 1 and options.engines == "local" and not options.hosts:
         return _run_here(source, str(path), script_args)
     from launcher import LaunchConfig, LaunchError, RankCluster
 
     from . import display
     from .supervise import CellAbandoned, CellSupervisor
 
-    config_args = dict(ranks=options.ranks, engines=options.engines, backend=options.backend,
-                       timeout_s=options.timeout)
+    config_args = dict(ranks=None if options.hosts and options.ranks == 1 else options.ranks,
+                       engines=options.engines, backend=options.backend, timeout_s=options.timeout,
+                       hosts=options.hosts, address=options.address)
     try:
         with StartLine(f"{options.ranks} ranks") as progress:
             cluster = RankCluster(LaunchConfig(**config_args)).start(on_stage=progress.stage)

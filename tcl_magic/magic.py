@@ -294,7 +294,7 @@ class TorchTclMagics(Magics):
                                  "%torchtcl cluster restart gives fresh ranks, %torchtcl cluster stop ends it")
             try:
                 config = LaunchConfig(ranks=args.n, engines=args.engines, backend=args.backend,
-                                      timeout_s=args.timeout)
+                                      timeout_s=args.timeout, hosts=args.hosts, address=args.address)
             except LaunchError as err:
                 raise UsageError(str(err)) from None
             cluster = RankCluster(config)
@@ -335,6 +335,8 @@ class TorchTclMagics(Magics):
           help="process group backend (auto: nccl with GPUs, else gloo)")
 @argument("--timeout", type=float, default=60.0, metavar="SECONDS",
           help="collective timeout: a collective some rank never joins fails after this long (default 60)")
+@argument("--hosts", metavar="HOST:N,...", help="ssh or mpi engines: the hosts and their rank counts, e.g. node1:2,node2:2")
+@argument("--address", metavar="ADDR", help="this machine's address the engines reach it by (default: chosen)")
 def cluster_usage(line: str) -> None:
     """%torchtcl cluster start|status|restart|stop: the ranks cells run on."""
 

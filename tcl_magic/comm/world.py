@@ -140,9 +140,13 @@ class Comm:
         if not 0 <= rank < world_size:
             raise TclCommandError(f"invalid rank parameter: {rank} is not in 0..{world_size - 1} "
                                   f"(world_size {world_size})", "RANK")
+        from launcher import addresses  # only here: the launcher package imports ipyparallel
+
         where = _resolve(master_addr)
-        if where.is_loopback:
-            os.environ.setdefault("GLOO_SOCKET_IFNAME", "lo")  # every rank is on this host: loopback only
+        with contextlib.suppress(OSError):  # no route: gloo's own choice, and the rendezvous says why
+            interface = addresses.interface_of(addresses.route_source(str(where)))
+            for variable in addresses.SOCKET_IFNAME_VARS:  # gloo and NCCL listen where the master is reached
+                os.environ.setdefault(variable, interface)
         if backend == "nccl" and not torch.cuda.is_available():
             raise TclCommandError("the nccl backend needs CUDA GPUs and this rank sees none: use -backend gloo",
                                   "BACKEND")

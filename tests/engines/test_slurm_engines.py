@@ -106,6 +106,8 @@ def test_engines_in_a_slurm_job_give_the_local_results(slurm, cluster_of):
     try:
         jobs = set(cluster.run(os.getenv, "SLURM_JOB_ID"))
         assert len(jobs) == 1 and None not in jobs  # all four in one real job
+        # rank r is srun's task r, whatever order the engines registered in
+        assert cluster.run(os.getenv, "SLURM_PROCID") == ["0", "1", "2", "3"]
         ours = demo(cluster)
     finally:
         cluster.stop()

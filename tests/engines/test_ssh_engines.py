@@ -1,7 +1,7 @@
 """Engines started through a real sshd (Debian's openssh-server, which `.ci/run` installs),
 run by this test on a loopback port with throwaway keys: two host names of this machine
-(127.0.0.1 and localhost) are two hosts to placement, with local ranks and a master
-address, and the results are those of local engines."""
+(127.0.0.1 and localhost) are two hosts to placement, with local ranks and the address
+their ranks listen on, and the results are those of local engines."""
 from __future__ import annotations
 
 import os
@@ -69,7 +69,7 @@ def test_two_host_names_are_two_hosts_and_the_results_are_those_of_local_engines
                           engine_args=ssh_config(port, key, {"127.0.0.1": 2, "localhost": 2}))
     cluster = RankCluster(config).start()
     try:
-        layout = [(p.rank, p.host, p.local_rank, p.local_world_size, p.master_addr) for p in cluster.placements]
+        layout = [(p.rank, p.host, p.local_rank, p.local_world_size, p.address) for p in cluster.placements]
         assert layout == [(0, "127.0.0.1", 0, 2, "127.0.0.1"), (1, "127.0.0.1", 1, 2, "127.0.0.1"),
                           (2, "localhost", 0, 2, "127.0.0.1"), (3, "localhost", 1, 2, "127.0.0.1")]
         pids = cluster.run(os.getpid)

@@ -130,10 +130,40 @@ def test_engine_args_may_not_override_what_the_launcher_owns():
 
 
 def test_engine_args_are_copied():
-    args = {"controller_ip": "*"}
+    args = {"controller_args": ["--log-level=DEBUG"]}
     config = LaunchConfig(backend="gloo", engine_args=args)
-    args["controller_ip"] = "changed"
-    assert config.engine_args == {"controller_ip": "*"}
+    args["controller_args"] = "changed"
+    assert config.engine_args == {"controller_args": ["--log-level=DEBUG"]}
+
+
+def test_the_controller_address_is_the_launch_address_not_an_engine_arg():
+    with pytest.raises(LaunchError) as err:
+        LaunchConfig(backend="gloo", engine_args={"controller_ip": "*"})
+    assert "use LaunchConfig(address=...)" in str(err.value)
+
+
+@pytest.mark.parametrize("hosts, expected", [
+    ("node1:2,node2:2", {"node1": 2, "node2": 2}),
+    ("node1, user@node2:3", {"node1": 1, "user@node2": 3}),
+    ({"a": 1, "b": 2}, {"a": 1, "b": 2}),
+])
+def test_hosts_name_the_ranks_per_host_and_their_sum_is_the_rank_count(hosts, expected):
+    config = LaunchConfig(engines="ssh", backend="gloo", hosts=hosts)
+    assert config.hosts == expected
+    assert config.resolved_ranks == sum(expected.values())
+
+
+@pytest.mark.parametrize("kwargs, message", [
+    (dict(engines="ssh", hosts="node1:two"), "hosts='node1:two' is not a list of hosts with their rank counts"),
+    (dict(engines="mpi", hosts={"a": 0}), "is not a list of hosts with their rank counts"),
+    (dict(engines="slurm", hosts="a:2"), "hosts= is for engines 'ssh' and 'mpi', not 'slurm'"),
+    (dict(engines="ssh", hosts="a:2,b:2", ranks=3), "ranks=3 but hosts={'a': 2, 'b': 2} run 4; give ranks=4"),
+    (dict(address=""), "address='' is not a host name or IP address of this machine"),
+])
+def test_bad_hosts_and_addresses_are_refused_at_once(kwargs, message):
+    with pytest.raises(LaunchError) as err:
+        LaunchConfig(backend="gloo", **kwargs)
+    assert message in str(err.value)
 
 
 def test_config_is_immutable():

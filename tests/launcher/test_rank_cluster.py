@@ -94,7 +94,7 @@ def test_properties(ranks):
     assert ranks.world_size == WORLD
     assert ranks.backend == "gloo"
     assert [p.rank for p in ranks.placements] == list(range(WORLD))
-    assert {p.master_addr for p in ranks.placements} == {"127.0.0.1"}
+    assert {p.address for p in ranks.placements} == {"127.0.0.1"}
     engine_pids = ranks.run(os.getpid)
     assert len(set(engine_pids)) == WORLD
     assert set(engine_pids) < set(ranks.local_pids)  # plus the controller (and helpers)

@@ -19,10 +19,10 @@ def test_one_host_four_engines():
     placements = place_ranks(facts((0, "a"), (1, "a"), (2, "a"), (3, "a")), "gloo")
     assert placements[0] == RankPlacement(
         engine_id=0, rank=0, local_rank=0, local_world_size=4, world_size=4,
-        host="a", device="cpu", master_addr="127.0.0.1",
+        host="a", device="cpu", address="127.0.0.1",
     )
     assert summary(placements) == [(i, i, i, 4, "a", "cpu") for i in range(4)]
-    assert {p.master_addr for p in placements} == {"127.0.0.1"}
+    assert {p.address for p in placements} == {"127.0.0.1"}
 
 
 def test_engine_ids_out_of_order_are_sorted():
@@ -39,14 +39,12 @@ def test_two_hosts_interleaved_engine_ids_make_contiguous_ranks_per_host():
         (1, 2, 0, 2, "b", "cpu"),
         (3, 3, 1, 2, "b", "cpu"),
     ]
-    assert {p.master_addr for p in placements} == {"a"}
     assert {p.world_size for p in placements} == {4}
 
 
 def test_hosts_ordered_by_lowest_engine_id():
     placements = place_ranks(facts((5, "b"), (1, "a"), (0, "b")), "gloo")
     assert [(p.engine_id, p.host) for p in placements] == [(0, "b"), (5, "b"), (1, "a")]
-    assert placements[0].master_addr == "b"
 
 
 def test_uneven_hosts():
@@ -109,3 +107,25 @@ def test_placement_module_imports_neither_torch_nor_ipyparallel():
         elif isinstance(node, ast.ImportFrom) and node.level == 0:
             imported.add(node.module.split(".")[0])
     assert not imported & {"torch", "ipyparallel"}
+
+
+def test_each_host_listens_on_the_address_its_first_engine_reported():
+    layout = [EngineFacts(0, "a", address="10.0.0.1"), EngineFacts(1, "b", address="10.0.0.2"),
+              EngineFacts(2, "a", address="10.0.0.1"), EngineFacts(3, "b", address="10.0.0.2")]
+    assert [(p.host, p.address) for p in place_ranks(layout, "gloo")] == [
+        ("a", "10.0.0.1"), ("a", "10.0.0.1"), ("b", "10.0.0.2"), ("b", "10.0.0.2")]
+
+
+def test_the_launchers_rank_orders_the_engines_when_every_engine_has_one():
+    # srun's SLURM_PROCID / mpiexec's rank, not the order the engines registered in
+    layout = [EngineFacts(0, "b", launch_rank=3), EngineFacts(1, "a", launch_rank=0),
+              EngineFacts(2, "b", launch_rank=2), EngineFacts(3, "a", launch_rank=1)]
+    placements = place_ranks(layout, "gloo")
+    assert [(p.rank, p.engine_id, p.host, p.local_rank) for p in placements] == [
+        (0, 1, "a", 0), (1, 3, "a", 1), (2, 2, "b", 0), (3, 0, "b", 1)]
+
+
+@pytest.mark.parametrize("launch_ranks", [(0, None, 1), (0, 0, 1)], ids=["one missing", "duplicates"])
+def test_without_a_distinct_launcher_rank_for_every_engine_the_engine_id_orders(launch_ranks):
+    layout = [EngineFacts(e, "a", launch_rank=r) for e, r in zip((2, 0, 1), launch_ranks)]
+    assert [p.engine_id for p in place_ranks(layout, "gloo")] == [0, 1, 2]
