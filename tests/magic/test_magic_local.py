@@ -94,8 +94,16 @@ def test_the_line_magic_runs_one_line_of_tcl(ip, magics):
 def test_generated_help_documents_every_option_and_the_cluster_commands(ip):
     doc = ip.find_cell_magic("torchtcl").__doc__
     for option in ("--ranks", "--local", "-i NAME", "-o NAME", "--no-table", "--show", "--stream-after",
-                   "--timeout", "%torchtcl cluster", "{start,status,restart,stop}", "--engines", "--backend"):
+                   "--timeout", "%torchtcl cluster", "{start,status,restart,stop}", "--engines", "--backend",
+                   "--hosts HOST:N,...", "--address ADDR"):
         assert option in doc
+
+
+def test_hosts_and_address_are_checked_before_anything_starts(ip, magics):
+    with pytest.raises(UsageError, match="hosts= is for engines 'ssh' and 'mpi', not 'local'"):
+        ip.run_line_magic("torchtcl", "cluster start --hosts node1:2")
+    with pytest.raises(UsageError, match="ranks=3 but hosts={'a': 2, 'b': 2} run 4"):
+        ip.run_line_magic("torchtcl", "cluster start -n 3 --engines ssh --hosts a:2,b:2")
 
 
 def test_status_without_a_cluster_says_how_to_start_one(ip, magics, capsys):
