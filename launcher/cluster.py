@@ -26,7 +26,7 @@ from typing import Callable, Sequence
 import psutil
 
 from . import addresses, ipp_processes, rank_setup
-from .config import LaunchConfig
+from .config import LOCAL_ENGINES, LaunchConfig
 from .errors import LaunchError
 from .placement import EngineFacts, RankPlacement, place_ranks
 from .reaper import ReaperHandle
@@ -267,6 +267,8 @@ class RankCluster:
 
     def _start_processes(self, deadline: float, stage: Callable[[str], None]) -> None:
         self._cluster = ipp_processes.make_cluster(self._config, self._profile_dir)
+        if self._config.engines == LOCAL_ENGINES:
+            self._watch([ipp_processes.start_warm_parent(self._config, self._profile_dir, PACKAGE_PARENT)])
         stage("starting the controller")
         self._cluster.start_controller_sync()
         self._watch(ipp_processes.launcher_pids(self._cluster))
@@ -402,6 +404,8 @@ class RankCluster:
             log.warning("while stopping %r: %s", self, problem)
         if self._profile_dir:
             self._watch(ipp_processes.processes_of(self._profile_dir))  # the reaper ends any survivor
+        if self._profile_dir:
+            ipp_processes.stop_warm_parent(self._profile_dir)
         self._store = None  # the server stops with its last reference
         if self._profile_dir:
             shutil.rmtree(self._profile_dir, ignore_errors=True)

@@ -42,8 +42,15 @@ def engine_launcher_names() -> list[str]:
     return sorted(names)
 
 
+GPU_DRIVER_FILES = ("/dev/nvidiactl", "/dev/dxg", "/dev/kfd")
+"""A GPU torch can use needs one of these (NVIDIA's driver, WSL's, ROCm's)."""
+
+
 def visible_gpu_count() -> int:
-    """CUDA GPUs visible to this process; 0 when torch has no CUDA."""
+    """CUDA GPUs visible to this process; 0 when torch has no CUDA. Without a GPU driver
+    the answer is 0 at once: importing torch to learn it would cost a second."""
+    if not any(os.path.exists(path) for path in GPU_DRIVER_FILES):
+        return 0
     import torch
 
     if not torch.cuda.is_available():
@@ -68,6 +75,8 @@ class LaunchConfig:
         the control store listen there only. None: loopback for local engines, this
         machine's address on the route to the first ssh host, else the address this
         machine's name resolves to.
+    preload: modules local engines have imported before they start (they are forked from
+        a parent that imported them once), e.g. what the functions run on the ranks use.
     """
 
     ranks: int | None = None
@@ -78,6 +87,7 @@ class LaunchConfig:
     engine_args: dict = field(default_factory=dict)
     hosts: dict | str | None = None
     address: str | None = None
+    preload: tuple = ()
     _resolved_backend: str = field(init=False, repr=False, compare=False, default="")
     _resolved_ranks: int = field(init=False, repr=False, compare=False, default=0)
 
@@ -87,6 +97,7 @@ class LaunchConfig:
         hosts = _check_hosts(self.hosts, engines)
         ranks = _check_ranks(self.ranks, backend, engines, hosts)
         _check_address(self.address)
+        _check_preload(self.preload)
         _check_positive("timeout_s", self.timeout_s)
         _check_positive("start_timeout_s", self.start_timeout_s)
         engine_args = _check_engine_args(self.engine_args)
@@ -183,6 +194,11 @@ def _check_address(address: Any) -> None:
     if address is not None and (not isinstance(address, str) or not address.strip()):
         raise LaunchError(f"address={address!r} is not a host name or IP address of this machine; "
                           f"give e.g. '10.0.0.1', or None to let the launcher choose.")
+
+
+def _check_preload(preload: Any) -> None:
+    if not isinstance(preload, tuple) or not all(isinstance(m, str) and m.strip() for m in preload):
+        raise LaunchError(f"preload={preload!r} is not a tuple of module names; give e.g. ('numpy',).")
 
 
 def _check_ranks(ranks: Any, backend: str, engines: str, hosts: dict | None = None) -> int:

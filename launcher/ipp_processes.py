@@ -20,10 +20,24 @@ import psutil
 from ipyparallel.serialize.canning import interactive
 from traitlets.config import Config
 
-from . import addresses, terms
+from . import addresses, fork_engines, terms
 from .config import LaunchConfig
 from .errors import LaunchError
+from .zygote import Zygote
 
+FORKED_LOCAL_ENGINES = "launcher.fork_engines.ForkEngineSetLauncher"
+"""Local engines are forked from a warm parent (see zygote.py): ipyparallel engines all the same."""
+HEARTBEAT_MS = 250
+"""The controller pings engines this often. A new engine counts as registered only once
+its heart answered a ping: ipyparallel's 3 s period made every start (and every heal)
+wait 3-6 s for that alone."""
+DEAD_AFTER_S = 30
+"""How long an engine may miss pings before the controller drops it: ipyparallel's 30 s."""
+HEARTBEAT_ARGS = (f"--HeartMonitor.period={HEARTBEAT_MS}",
+                  f"--HeartMonitor.max_heartmonitor_misses={DEAD_AFTER_S * 1000 // HEARTBEAT_MS}")
+ENGINE_PATIENCE_BEATS = 240
+"""Missed pings (each HEARTBEAT_MS + 0.5 s apart) before an engine decides its controller is gone
+and exits: 3 minutes, about what ipyparallel's defaults give."""
 IPP_LOGGER = "launcher.ipyparallel"
 QUIET_LOG_LEVEL = logging.ERROR
 """ipyparallel 9 engines exit with status 1 even on a clean stop, and it then
@@ -53,7 +67,8 @@ def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
     kwargs = dict(config.engine_args)
     logger = ipp_logger(kwargs.pop("log_level", None))
     # a batch system's job script goes in the private profile dir, not the caller's directory
-    settings = Config({"BatchSystemLauncher": {"batch_file_name": os.path.join(profile_dir, "engines.batch")}})
+    settings = Config({"BatchSystemLauncher": {"batch_file_name": os.path.join(profile_dir, "engines.batch")},
+                       "EngineLauncher": {"engine_args": [f"--IPEngine.max_heartbeat_misses={ENGINE_PATIENCE_BEATS}"]}})
     if config.engines == "mpi":
         settings.merge(mpi_settings(config.hosts))
     if config.engines == "ssh" and config.hosts:
@@ -64,9 +79,10 @@ def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
     try:
         return ipp.Cluster(
             n=config.resolved_ranks,
-            engines=config.engines,
+            engines=FORKED_LOCAL_ENGINES if config.engines == "local" else config.engines,
             profile_dir=profile_dir,
             controller_ip=address,
+            controller_args=[*HEARTBEAT_ARGS, *kwargs.pop("controller_args", [])],
             shutdown_atexit=False,  # RankCluster and its reaper do the cleanup
             log=logger,
             config=settings,
@@ -116,6 +132,22 @@ def name_the_hosts(settings: Config) -> list[str]:
         engines[host] = per_host
         names.append(name)
     return names
+
+
+def start_warm_parent(config: LaunchConfig, profile_dir: str, package_parent: str) -> int:
+    """Start the process local engines are forked from (it imports while the controller
+    starts); returns its pid."""
+    path = os.pathsep.join(filter(None, (package_parent, os.environ.get("PYTHONPATH"))))
+    env = {**os.environ, "PYTHONPATH": path, "IPP_PROFILE_DIR": profile_dir,  # found as the cluster's own
+           "PYDEVD_DISABLE_FILE_VALIDATION": "1"}  # the kernel's debugger, imported there, is quiet about frozen modules
+    parent = fork_engines.ZYGOTES[profile_dir] = Zygote(config.preload, env, os.getcwd())
+    return parent.pid
+
+
+def stop_warm_parent(profile_dir: str) -> None:
+    parent = fork_engines.ZYGOTES.pop(profile_dir, None)
+    if parent is not None:
+        parent.stop()
 
 
 def launcher_pids(cluster: ipp.Cluster) -> list[int]:

@@ -19,7 +19,7 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from launcher import LaunchConfig, LaunchError, RankCluster, RankFailure
 
-from . import convert, display, remote
+from . import ENGINE_PRELOAD, convert, display, remote
 from .comm import format_ranks
 from .results import CellResult
 from .session import TclSession
@@ -294,7 +294,8 @@ class TorchTclMagics(Magics):
                                  "%torchtcl cluster restart gives fresh ranks, %torchtcl cluster stop ends it")
             try:
                 config = LaunchConfig(ranks=args.n, engines=args.engines, backend=args.backend,
-                                      timeout_s=args.timeout, hosts=args.hosts, address=args.address)
+                                      timeout_s=args.timeout, hosts=args.hosts, address=args.address,
+                                      preload=ENGINE_PRELOAD)
             except LaunchError as err:
                 raise UsageError(str(err)) from None
             cluster = RankCluster(config)
