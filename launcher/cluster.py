@@ -69,11 +69,14 @@ class RankCluster:
         self._config = config
         self._reset()
 
-    def _reset(self) -> None:
+    def _reset(self, keep_profile: bool = False) -> None:
+        """Forget the processes; with keep_profile, not the profile dir, its reaper and its
+        warm parent (a restart reuses them)."""
         self._cluster = None
         self._client = None
-        self._reaper: ReaperHandle | None = None
-        self._profile_dir: str | None = None
+        if not keep_profile:
+            self._reaper: ReaperHandle | None = None
+            self._profile_dir: str | None = None
         self._placements: list[RankPlacement] = []
         self._pids: set[int] = set()
         self._engine_pids: dict[int, int] = {}  # engine id -> pid, for engines on this host
@@ -154,26 +157,10 @@ class RankCluster:
         """
         if self.is_running:
             return self
-        deadline = time.monotonic() + self._config.start_timeout_s
         self._profile_dir = tempfile.mkdtemp(prefix="launcher-profile-")
         self._reaper = ReaperHandle(self._profile_dir)
         _LIVE.add(self)
-        stage = on_stage or (lambda what: None)
-        try:
-            self._start_processes(deadline, stage)
-            stage("placing ranks")
-            facts = self._collect_facts(self._client.ids, deadline)
-            placements = place_ranks(facts, self.backend)
-            self._serve_store()
-            stage("joining the process group")
-            self._join_process_group(placements)
-        except BaseException as exc:
-            logs = ipp_processes.log_tail(self._profile_dir)
-            self._cleanup()
-            if not isinstance(exc, Exception):
-                raise  # KeyboardInterrupt and friends: cleaned up, pass on
-            raise _start_error(self._config, exc, logs) from exc
-        return self
+        return self._bring_up(on_stage)
 
     def run(self, fn: Callable, *args, on_ranks: Sequence[int] | None = None,
             timeout: float | None = None, **kwargs) -> list:
@@ -248,9 +235,18 @@ class RankCluster:
             self._cluster.signal_engines_sync(signal.SIGINT)
 
     def restart(self) -> "RankCluster":
-        """Stop and start again with the same config: fresh processes, new group."""
-        self.stop()
-        return self.start()
+        """Fresh engine processes and a new process group, with the same config. Local
+        engines are forked again from the warm parent of this cluster, which is kept (as
+        are its profile dir and reaper); other engines are started as at the first start."""
+        parent = ipp_processes.warm_parent_pid(self._profile_dir) if self._profile_dir else None
+        if not self.is_running or parent is None:
+            self.stop()
+            return self.start()
+        self._teardown_ranks()
+        self._stop_processes(keep=parent)
+        self._reset(keep_profile=True)
+        self._watch([parent])
+        return self._bring_up(None)
 
     def stop(self) -> None:
         """Leave the process group on all ranks, stop every process, remove files.
@@ -265,10 +261,31 @@ class RankCluster:
 
     # -- start steps ---------------------------------------------------------
 
+    def _bring_up(self, on_stage: Callable[[str], None] | None) -> "RankCluster":
+        """Controller, engines, placement, process group, in the profile dir made for them;
+        on failure everything is stopped (profile dir and reaper included)."""
+        deadline = time.monotonic() + self._config.start_timeout_s
+        stage = on_stage or (lambda what: None)
+        try:
+            self._start_processes(deadline, stage)
+            stage("placing ranks")
+            facts = self._collect_facts(self._client.ids, deadline)
+            placements = place_ranks(facts, self.backend)
+            self._serve_store()
+            stage("joining the process group")
+            self._join_process_group(placements)
+        except BaseException as exc:
+            logs = ipp_processes.log_tail(self._profile_dir)
+            self._cleanup()
+            if not isinstance(exc, Exception):
+                raise  # KeyboardInterrupt and friends: cleaned up, pass on
+            raise _start_error(self._config, exc, logs) from exc
+        return self
+
     def _start_processes(self, deadline: float, stage: Callable[[str], None]) -> None:
-        self._cluster = ipp_processes.make_cluster(self._config, self._profile_dir)
-        if self._config.engines == LOCAL_ENGINES:
+        if self._config.engines == LOCAL_ENGINES and ipp_processes.warm_parent_pid(self._profile_dir) is None:
             self._watch([ipp_processes.start_warm_parent(self._config, self._profile_dir, PACKAGE_PARENT)])
+        self._cluster = ipp_processes.make_cluster(self._config, self._profile_dir)
         stage("starting the controller")
         self._cluster.start_controller_sync()
         self._watch(ipp_processes.launcher_pids(self._cluster))
@@ -397,13 +414,21 @@ class RankCluster:
         except LaunchError as exc:  # RankFailure, RankTimeout included
             log.warning("some ranks did not leave the process group cleanly: %s", exc)
 
-    def _cleanup(self) -> None:
-        """Stop whatever was started, remove the profile dir, end the reaper."""
+    def _stop_processes(self, keep: int | None = None) -> list[int]:
+        """Stop the engines and the controller; returns the pids of this cluster's processes
+        still alive (but ``keep``), for the caller to end."""
         self._watch(_descendants(self._pids))  # helpers outlive their engines briefly
         for problem in ipp_processes.stop_cluster(self._cluster, self._client):
             log.warning("while stopping %r: %s", self, problem)
-        if self._profile_dir:
-            self._watch(ipp_processes.processes_of(self._profile_dir))  # the reaper ends any survivor
+        left = ipp_processes.processes_of(self._profile_dir) if self._profile_dir else []
+        left = [pid for pid in left if pid != keep]
+        if keep is not None:  # no reaper.finish() now: end them here
+            ipp_processes.kill(left)
+        return left
+
+    def _cleanup(self) -> None:
+        """Stop whatever was started, remove the profile dir, end the reaper."""
+        self._watch(self._stop_processes())  # the reaper ends any survivor
         if self._profile_dir:
             ipp_processes.stop_warm_parent(self._profile_dir)
         self._store = None  # the server stops with its last reference

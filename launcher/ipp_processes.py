@@ -144,6 +144,19 @@ def start_warm_parent(config: LaunchConfig, profile_dir: str, package_parent: st
     return parent.pid
 
 
+def warm_parent_pid(profile_dir: str) -> int | None:
+    parent = fork_engines.ZYGOTES.get(profile_dir)
+    return None if parent is None or not parent.alive else parent.pid
+
+
+def kill(pids) -> None:
+    for pid in pids:
+        try:
+            psutil.Process(pid).kill()
+        except psutil.Error:
+            pass
+
+
 def stop_warm_parent(profile_dir: str) -> None:
     parent = fork_engines.ZYGOTES.pop(profile_dir, None)
     if parent is not None:

@@ -2,9 +2,10 @@
 caller preloads once, then forks each engine from that state.
 
 A fresh engine process spends seconds importing the same modules every other engine
-imports (four of them share two cores here); a fork starts with them imported. The
-parent stays single-threaded and never touches CUDA, gloo or a Tcl interpreter, so the
-children start as clean as a new process would. Each child becomes a plain ipyparallel
+imports (several of them sharing a few cores on a small machine); a fork starts with them
+imported. The parent starts no thread of its own and never touches CUDA, gloo or a Tcl
+interpreter (numpy's OpenBLAS pool handles a fork itself), so the children start as clean
+as a new process would. Each child becomes a plain ipyparallel
 engine (``ipyparallel.engine.app.main`` with the launcher's arguments and environment).
 
 Run as ``main([MODULE, ...])`` in a fresh Python: it says ``ready`` on stdout once the
@@ -22,6 +23,8 @@ import subprocess
 import sys
 import threading
 import traceback
+
+from .errors import LaunchError
 
 ALWAYS_PRELOADED = ("torch", "torch.distributed", "ipyparallel.engine.app", "ipyparallel.engine.kernel",
                     "ipykernel.debugger", "launcher.rank_setup")
@@ -96,6 +99,10 @@ class Zygote:
     def pid(self) -> int:
         return self._process.pid
 
+    @property
+    def alive(self) -> bool:
+        return self._process.poll() is None and self._ready is not False
+
     def fork(self, argv: list[str], env: dict, output: str, cwd: str) -> int:
         """The pid of a new engine process running ``argv`` (ipyparallel's engine command)."""
         request = {"argv": argv[argv.index("ipyparallel.engine"):] if "ipyparallel.engine" in argv else argv,
@@ -120,11 +127,11 @@ class Zygote:
         if line.strip() != "ready":
             self._ready = False
             said = json.loads(line).get("error") if line.startswith("{") else f"it exited ({self._process.wait()})"
-            raise RuntimeError(f"the engines' parent process could not start: {said}")
+            raise LaunchError(f"the engines' parent process could not start: {said}")
         self._ready = True
 
     def _answer(self) -> dict:
         line = self._process.stdout.readline()
         if not line:
-            raise RuntimeError(f"the engines' parent process ended (status {self._process.wait()})")
+            raise LaunchError(f"the engines' parent process ended (status {self._process.wait()})")
         return json.loads(line)

@@ -8,6 +8,8 @@ import pytest
 import torch
 from IPython.core.error import UsageError
 
+from launcher import ipp_processes
+
 from tcl_magic.magic import RankValues, TclCellError
 
 SOURCE = "set t [torch::tensor_create -data [lrange {%s} 0 end] -shape {10 3} -dtype float32]\n" % " ".join(
@@ -155,8 +157,11 @@ def test_start_restart_and_stop_from_the_magic(ip, magics, cell, capsys):
             *cluster_lines(cluster)]
         cell("set kept [torch::get_rank]", "--no-table")
         first_pids = set(cluster.local_pids)
+        first_engines = set(cluster.rank_pids().values())
         ip.run_line_magic("torchtcl", "cluster restart")
-        assert magics.cluster is cluster and set(cluster.local_pids).isdisjoint(first_pids)
+        # fresh engines and controller, forked again from the same warm parent
+        assert magics.cluster is cluster and set(cluster.rank_pids().values()).isdisjoint(first_engines)
+        assert set(cluster.local_pids) & first_pids == {ipp_processes.warm_parent_pid(cluster._profile_dir)}
         assert cell("info exists kept") == {0: "0", 1: "0"}
         assert cell("torch::tensor_to_list [torch::distributed_all_reduce [torch::ones {1}]]", "--no-table") == \
             {0: "2.0", 1: "2.0"}
