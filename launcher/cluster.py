@@ -283,13 +283,17 @@ class RankCluster:
         return self
 
     def _start_processes(self, deadline: float, stage: Callable[[str], None]) -> None:
+        """Stages: starting the controller, starting (local: forking) N engines (which waits
+        for the warm parent's imports), waiting for the engines to register. From the
+        forking stage on, this process starts no process of its own."""
         if self._config.engines == LOCAL_ENGINES and ipp_processes.warm_parent_pid(self._profile_dir) is None:
             self._watch([ipp_processes.start_warm_parent(self._config, self._profile_dir, PACKAGE_PARENT)])
         self._cluster = ipp_processes.make_cluster(self._config, self._profile_dir)
         stage("starting the controller")
         self._cluster.start_controller_sync()
         self._watch(ipp_processes.launcher_pids(self._cluster))
-        stage(f"starting {self._config.resolved_ranks} engines")
+        forked = self._config.engines == LOCAL_ENGINES
+        stage(f"{'forking' if forked else 'starting'} {self._config.resolved_ranks} engines")
         self._cluster.start_engines_sync(self._config.resolved_ranks)
         self._watch(ipp_processes.launcher_pids(self._cluster))
         stage("waiting for the engines to register")

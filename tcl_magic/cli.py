@@ -64,8 +64,6 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 1
     if options.ranks == 1 and options.engines == "local" and not options.hosts:
         return _run_here(source, str(path), script_args)
-    threading.Thread(target=importlib.import_module, args=("tcl_magic.supervise",), daemon=True).start()
-    # torch and the supervisor import while the ranks start (they are needed once they are up)
     from launcher import LaunchConfig, LaunchError, RankCluster
 
     from . import ENGINE_PRELOAD
@@ -75,7 +73,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                        hosts=options.hosts, address=options.address, preload=ENGINE_PRELOAD)
     try:
         with StartLine(f"{options.ranks} ranks") as progress:
-            cluster = RankCluster(LaunchConfig(**config_args)).start(on_stage=progress.stage)
+            cluster = RankCluster(LaunchConfig(**config_args)).start(on_stage=ImportWhileWaiting(progress.stage))
     except LaunchError as err:
         print(f"torchtcl: {err}", file=sys.stderr)
         return 2
@@ -93,6 +91,25 @@ def main(argv: Sequence[str] | None = None) -> int:
     for note in outcome.notes:
         print(f"torchtcl: {note}", file=sys.stderr)
     return _report(outcome.results)
+
+
+class ImportWhileWaiting:
+    """A start's stage listener that also imports torch and the supervisor (needed once the
+    ranks are up, a second of work) in a thread while the start waits for its engines. Not
+    sooner: a process started while another thread maps torch's libraries can fail to
+    start (EFAULT from the vfork Python spawns with, seen under gVisor), and by these
+    stages this process starts no more processes."""
+
+    WAITING = ("forking", "waiting for the engines to register")
+
+    def __init__(self, stage) -> None:
+        self.stage, self.started = stage, False
+
+    def __call__(self, what: str) -> None:
+        if not self.started and what.startswith(self.WAITING):
+            self.started = True
+            threading.Thread(target=importlib.import_module, args=("tcl_magic.supervise",), daemon=True).start()
+        self.stage(what)
 
 
 class StartLine:
