@@ -58,12 +58,12 @@ def local_addresses() -> list[str]:
                   for entry in entries if entry.family == socket.AF_INET)
 
 
-def caller_address(address: str | None, engines: str, ssh_hosts: list[str]) -> str:
+def caller_address(address: str | None, engines: str, hosts: list[str]) -> str:
     """Where the caller's controller and store listen.
 
-    Given: that address (checked to be this machine's). Local engines: loopback. SSH
-    engines: this machine's address on the route to the first host (loopback when the
-    hosts are names of this machine). Other launchers (MPI, Slurm): the address this
+    Given: that address (checked to be this machine's). Local engines: loopback. Named
+    hosts (ssh, mpi): this machine's address on the route to the first one (loopback when
+    the hosts are names of this machine). Otherwise (a hostfile, Slurm): the address this
     machine's name resolves to; a multi-host job whose name resolves to loopback passes
     ``address``.
     """
@@ -73,8 +73,8 @@ def caller_address(address: str | None, engines: str, ssh_hosts: list[str]) -> s
         return chosen
     if engines == "local":
         return LOOPBACK_ADDR
-    if engines == "ssh" and ssh_hosts:
-        return route_source(resolve(ssh_hosts[0]))
+    if hosts:
+        return route_source(resolve(hosts[0]))
     return resolve(socket.gethostname())
 
 

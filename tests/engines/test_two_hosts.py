@@ -1,7 +1,7 @@
 """Ranks on two hosts that cannot reach each other's loopback (two network namespaces, see
-two_hosts.py), started by ssh and by mpiexec: every socket a cluster process listens on
-is on its host's chosen address or its own loopback, never on every interface, and the
-ranks still compute what local engines compute."""
+two_hosts.py), started by ssh, by mpiexec and by a two-node Slurm: every socket a cluster
+process listens on is on its host's chosen address or its own loopback, never on every
+interface, and the ranks still compute what local engines compute."""
 from __future__ import annotations
 
 import ipaddress
@@ -12,6 +12,7 @@ import sys
 
 import pytest
 
+import slurm_cluster
 import two_hosts
 from launcher import LaunchConfig, RankCluster
 from started import ROOT, assert_same_as_local, cluster_processes, demo, eventually
@@ -84,3 +85,45 @@ def test_the_readme_recipe_for_mpi_on_two_hosts(hosts, ssh_on_path, tmp_path):
     local = subprocess.run([sys.executable, "-m", "tcl_magic.cli", "run", str(ROOT / "examples" / "scatter_demo.tcl"),
                             "-n", "4", "--backend", "gloo"], capture_output=True, text=True, timeout=300, cwd=ROOT)
     assert [line for line in done.stdout.splitlines() if line not in where] == local.stdout.splitlines()
+
+
+TWO_NODES = """#!/bin/sh
+#SBATCH --export=ALL
+#SBATCH --nodes=2 --ntasks-per-node=2
+#SBATCH --job-name=ipengine-{cluster_id}
+srun {program_and_args}
+"""
+"""The README's exact shape for a two-node job."""
+
+
+def test_a_two_node_slurm_job_puts_ranks_on_both_hosts_in_srun_order(hosts, tmp_path, cluster_of):
+    why_not = slurm_cluster.why_not()
+    if why_not:
+        pytest.fail(why_not)
+    nodes = [slurm_cluster.SlurmNode(socket.gethostname(), hosts.a),
+             slurm_cluster.SlurmNode(hosts.b_name, hosts.b, hosts.as_b())]
+    with slurm_cluster.running_slurm(tmp_path, nodes, cpus=4, controller_address=hosts.a):
+        config = LaunchConfig(ranks=4, engines="slurm", backend="gloo", timeout_s=30, start_timeout_s=120,
+                              address=hosts.a,
+                              engine_args={"config": {"SlurmEngineSetLauncher": {"batch_template": TWO_NODES}}})
+        cluster = RankCluster(config).start()
+        try:
+            assert cluster.run(os.getenv, "SLURM_PROCID") == ["0", "1", "2", "3"]
+            assert len(set(cluster.run(os.getenv, "SLURM_JOB_ID"))) == 1
+            layout = [(p.host, p.local_rank, p.address) for p in cluster.placements]
+            by_host = {p.host: p.address for p in cluster.placements}
+            assert by_host == {socket.gethostname(): hosts.a, hosts.b_name: hosts.b}
+            assert [local for _, local, _ in layout] == [0, 1, 0, 1]
+            ours = demo(cluster)
+            # ours: the engines, the controller and this process (the store); srun (it listens
+            # on every interface of B for its tasks' output) carries the job's environment
+            # too, but its sockets are Slurm's own
+            pids = set(cluster.run(os.getpid)) | set(cluster.local_pids) | {os.getpid()}
+            sockets = listening_sockets(hosts, pids)
+        finally:
+            cluster.stop()
+        assert eventually(lambda: not slurm_cluster.queue()), "the job outlived the cluster"
+    for host, found in sockets.items():
+        assert all(address == host or ipaddress.ip_address(address).is_loopback for address in found), sockets
+    assert hosts.b in sockets[hosts.b], sockets  # B's ranks' gloo pairs
+    assert_same_as_local(ours, cluster_of)

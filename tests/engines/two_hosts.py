@@ -32,13 +32,23 @@ class TwoHosts:
     b_name: str  # B's host name
 
     def in_b(self, *command: str) -> list[str]:
-        """A command line that runs ``command`` on host B."""
-        return ["ip", "netns", "exec", self.namespace, *command]
+        """A command line that runs ``command`` on host B (its network only: unlike `ip netns
+        exec`, nsenter leaves /sys as it is, cgroups included, as slurmd needs)."""
+        return in_namespace(self.namespace, *command)
+
+    def as_b(self) -> list[str]:
+        """The prefix that runs a command on host B under B's host name (a daemon whose
+        sessions must see it: sshd, slurmd)."""
+        return [*in_namespace(self.namespace), "unshare", "--uts", "sh", "-c", f'hostname {self.b_name} && exec "$0" "$@"']
 
     def listening_in_b(self) -> list[tuple[str, int, int]]:
         """(address, port, pid) of every listening TCP socket in B."""
         out = subprocess.run(self.in_b("ss", "-Htlnp"), capture_output=True, text=True).stdout
         return _parse_ss(out)
+
+
+def in_namespace(namespace: str, *command: str) -> list[str]:
+    return ["nsenter", f"--net=/run/netns/{namespace}", *command]
 
 
 def listening_in_a() -> list[tuple[str, int, int]]:
@@ -91,16 +101,14 @@ def two_hosts(home: Path):
         _run("ip", "link", "set", veth_a, "up")
         for command in (("ip", "addr", "add", f"{b}/24", "dev", veth_b), ("ip", "link", "set", veth_b, "up"),
                         ("ip", "link", "set", "lo", "up")):
-            _run("ip", "netns", "exec", namespace, *command)
+            _run(*in_namespace(namespace, *command))
         port = _free_port(a)
         config = _ssh_files(home, port)
         os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
-        b_name = f"hostb{tag}"  # B's own host name too (a UTS namespace), which its sessions inherit
-        for host, prefix in ((a, []), (b, ["ip", "netns", "exec", namespace, "unshare", "--uts", "sh", "-c",
-                                           f'hostname {b_name} && exec "$0" "$@"'])):
+        hosts = TwoHosts(a, b, namespace, port, home / "bin", f"{subnet}.0/24", f"hostb{tag}")
+        for host, prefix in ((a, []), (b, hosts.as_b())):  # B's host name is its own (a UTS namespace)
             daemons.append(subprocess.Popen([*prefix, SSHD, "-D", "-f", str(config), "-o", f"ListenAddress={host}",
                                              "-o", f"PidFile={home}/sshd-{host}.pid", "-E", str(home / f"sshd-{host}.log")]))
-        hosts = TwoHosts(a, b, namespace, port, home / "bin", f"{subnet}.0/24", b_name)
         _wait_for_port(a, port)
         _wait_for(lambda: any(p == port for _, p, _ in hosts.listening_in_b()))
         yield hosts
