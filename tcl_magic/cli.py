@@ -45,7 +45,9 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def main(argv: Sequence[str] | None = None) -> int:
+def main(argv: Sequence[str] | None = None, exit_at_once: bool = False) -> int:
+    """Run the command; with exit_at_once, a script run on ranks ends the process as soon
+    as its report is out (see entry_point)."""
     options = build_parser().parse_args(argv)
     path = Path(options.script)
     try:
@@ -90,7 +92,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     for note in outcome.notes:
         print(f"torchtcl: {note}", file=sys.stderr)
-    return _report(outcome.results)
+    code = _report(outcome.results)
+    if exit_at_once:
+        _exit_now(code)
+    return code
 
 
 class ImportWhileWaiting:
@@ -186,10 +191,15 @@ def _report(results: list) -> int:
 
 
 def entry_point() -> None:
-    """The `torchtcl` command: main(), then an immediate exit. Every process it started is
-    stopped by then; what a normal exit would add is the interpreter unloading torch, zmq
-    and their threads (0.5-0.7 s here)."""
-    code = main()
+    """The `torchtcl` command."""
+    sys.exit(main(exit_at_once=True))
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter unloading torch, zmq and their threads
+    (0.5-0.7 s): after a run on ranks every process it started is stopped and nothing is
+    left to release. Not after a script run here: its own atexit work (leaving a process
+    group a peer still reads from, a store it serves) must run."""
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

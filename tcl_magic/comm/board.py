@@ -314,9 +314,11 @@ class Board(BoardView):
 
     def _verdict(self, verdict_key: str, states: dict[int, RankState]) -> str | None:
         """A failure this rank sets, or None once the verdict is there to read."""
-        if self.interrupted_while is not None:  # the watcher came just before
-            why = f"interrupted while {self._waiting_for(self, states[self.rank])}"
-            return self.store.compare_set(verdict_key, "", f"fail interrupted {why}").decode()
+        if self.interrupted_while is not None:  # the watcher came just before, as this rank began to wait
+            doing = self._waiting_for(self, states[self.rank])
+            with self._lock:  # so this rank's own report says so too, not "running Tcl"
+                self.interrupted_while = doing
+            return self.store.compare_set(verdict_key, "", f"fail interrupted interrupted while {doing}").decode()
         try:
             self.store.wait([verdict_key], timedelta(seconds=self.timeout_s))
         except dist.DistStoreError:
