@@ -27,10 +27,11 @@ from .zygote import Zygote
 
 FORKED_LOCAL_ENGINES = "launcher.fork_engines.ForkEngineSetLauncher"
 """Local engines are forked from a warm parent (see zygote.py): ipyparallel engines all the same."""
-HEARTBEAT_MS = 250
+HEARTBEAT_MS = 100
 """The controller pings engines this often. A new engine counts as registered only once
 its heart answered a ping: ipyparallel's 3 s period made every start (and every heal)
-wait 3-6 s for that alone."""
+wait 3-6 s for that alone. An idle 4-rank cluster uses 2.8% of one core at 100 ms (2.1%
+at 250 ms, which registered 0.16 s slower)."""
 DEAD_AFTER_S = 30
 """How long an engine may miss pings before the controller drops it: ipyparallel's 30 s."""
 HEARTBEAT_ARGS = (f"--HeartMonitor.period={HEARTBEAT_MS}",
