@@ -36,9 +36,9 @@ DEAD_AFTER_S = 30
 """How long an engine may miss pings before the controller drops it: ipyparallel's 30 s."""
 HEARTBEAT_ARGS = (f"--HeartMonitor.period={HEARTBEAT_MS}",
                   f"--HeartMonitor.max_heartmonitor_misses={DEAD_AFTER_S * 1000 // HEARTBEAT_MS}")
-ENGINE_PATIENCE_BEATS = 240
+ENGINE_PATIENCE_BEATS = 300
 """Missed pings (each HEARTBEAT_MS + 0.5 s apart) before an engine decides its controller is gone
-and exits: 3 minutes, about what ipyparallel's defaults give."""
+and exits: 3 minutes, about what ipyparallel's defaults give (50 x 3.5 s)."""
 IPP_LOGGER = "launcher.ipyparallel"
 QUIET_LOG_LEVEL = logging.ERROR
 """ipyparallel 9 engines exit with status 1 even on a clean stop, and it then

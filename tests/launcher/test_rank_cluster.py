@@ -50,6 +50,14 @@ def fail_on_rank(bad_rank):
     return "fine"
 
 
+def sleep_when_marked(directory, seconds):
+    """Say that this rank is about to sleep (a file in ``directory``), then sleep."""
+    import torch.distributed as dist
+
+    open(os.path.join(directory, str(dist.get_rank())), "w").close()
+    time.sleep(seconds)
+
+
 def rank_env():
     keys = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
     return {key: os.environ[key] for key in keys}
@@ -164,14 +172,14 @@ def test_timeout_names_running_ranks(ranks):
     assert ranks.run(whoami, on_ranks=[1]) == [(1, WORLD, 1)]  # queued behind the sleep
 
 
-def test_interrupt_ranks_stops_running_code(ranks):
-    pending = ranks.run_async(time.sleep, 120)
+def test_interrupt_ranks_stops_running_code(ranks, tmp_path):
+    pending = ranks.run_async(sleep_when_marked, str(tmp_path), 120)
     deadline = time.monotonic() + 60
-    while not pending.ready() and time.monotonic() < deadline:
-        ranks.interrupt_ranks()  # again, in case the sleep had not begun yet
-        time.sleep(0.5)
+    while len(list(tmp_path.iterdir())) < WORLD and time.monotonic() < deadline:
+        time.sleep(0.05)
+    ranks.interrupt_ranks()  # once: a second SIGINT could land while an engine sends its reply
     with pytest.raises(RankFailure) as err:
-        pending.get(timeout=0)
+        pending.get(timeout=30)
     assert str(err.value) == (
         "3 of 3 rank(s) failed:\nrank 0: KeyboardInterrupt\n"
         "rank 1: KeyboardInterrupt\nrank 2: KeyboardInterrupt"
