@@ -9,6 +9,7 @@ import os
 import socket
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -90,10 +91,12 @@ def test_the_readme_recipe_for_mpi_on_two_hosts(hosts, ssh_on_path, tmp_path):
 TWO_NODES = """#!/bin/sh
 #SBATCH --export=ALL
 #SBATCH --nodes=2 --ntasks-per-node=2
+#SBATCH --output={output_file}
 #SBATCH --job-name=ipengine-{cluster_id}
 srun {program_and_args}
 """
-"""The README's exact shape for a two-node job."""
+"""The README's exact shape for a two-node job (its output in the cluster's log dir, not a
+slurm-N.out in the caller's directory)."""
 
 
 def test_a_two_node_slurm_job_puts_ranks_on_both_hosts_in_srun_order(hosts, tmp_path, cluster_of):
@@ -106,6 +109,7 @@ def test_a_two_node_slurm_job_puts_ranks_on_both_hosts_in_srun_order(hosts, tmp_
         config = LaunchConfig(ranks=4, engines="slurm", backend="gloo", timeout_s=30, start_timeout_s=120,
                               address=hosts.a,
                               engine_args={"config": {"SlurmEngineSetLauncher": {"batch_template": TWO_NODES}}})
+        here = set(Path.cwd().iterdir())
         cluster = RankCluster(config).start()
         try:
             assert cluster.run(os.getenv, "SLURM_PROCID") == ["0", "1", "2", "3"]
@@ -123,6 +127,7 @@ def test_a_two_node_slurm_job_puts_ranks_on_both_hosts_in_srun_order(hosts, tmp_
         finally:
             cluster.stop()
         assert eventually(lambda: not slurm_cluster.queue()), "the job outlived the cluster"
+    assert set(Path.cwd().iterdir()) == here, "the job left files in the caller's directory"
     for host, found in sockets.items():
         assert all(address == host or ipaddress.ip_address(address).is_loopback for address in found), sockets
     assert hosts.b in sockets[hosts.b], sockets  # B's ranks' gloo pairs
