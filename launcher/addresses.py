@@ -10,6 +10,7 @@ use (an engine's nanny, its monitor) stay on that host's loopback.
 from __future__ import annotations
 
 import ipaddress
+import os
 import socket
 
 import psutil
@@ -19,6 +20,8 @@ from .terms import LOOPBACK_ADDR
 
 SOCKET_IFNAME_VARS = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
 """What gloo and NCCL read to pick the interface their sockets bind to."""
+USER_IFNAMES = {v: os.environ[v] for v in SOCKET_IFNAME_VARS if os.environ.get(v)}
+"""Interfaces this process's environment named for gloo or NCCL when it began: those win."""
 
 
 def resolve(host: str) -> str:
@@ -51,6 +54,14 @@ def interface_of(address: str) -> str:
                      if any(e.family == socket.AF_INET and is_loopback(e.address) for e in entries)), "lo")
     raise LaunchError(f"{address} is not an address of this machine (its IPv4 addresses: "
                       f"{', '.join(local_addresses())}); give one of them.")
+
+
+def listen_on(address: str) -> None:
+    """Have gloo's and NCCL's sockets listen on the interface holding ``address`` (this
+    process's own choice, if its environment made one, stays)."""
+    interface = interface_of(address)
+    for variable in SOCKET_IFNAME_VARS:
+        os.environ[variable] = USER_IFNAMES.get(variable) or interface
 
 
 def local_addresses() -> list[str]:

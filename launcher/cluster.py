@@ -243,7 +243,7 @@ class RankCluster:
             self.stop()
             return self.start()
         self._teardown_ranks()
-        self._stop_processes(keep=parent)
+        ipp_processes.kill(self._stop_processes(keep=parent))  # no reaper.finish() now: ended here
         self._reset(keep_profile=True)
         self._watch([parent])
         return self._bring_up(None)
@@ -286,13 +286,13 @@ class RankCluster:
         """Stages: starting the controller, starting (local: forking) N engines (which waits
         for the warm parent's imports), waiting for the engines to register. From the
         forking stage on, this process starts no process of its own."""
-        if self._config.engines == LOCAL_ENGINES and ipp_processes.warm_parent_pid(self._profile_dir) is None:
+        forked = self._config.engines == LOCAL_ENGINES
+        if forked and ipp_processes.warm_parent_pid(self._profile_dir) is None:
             self._watch([ipp_processes.start_warm_parent(self._config, self._profile_dir, PACKAGE_PARENT)])
         self._cluster = ipp_processes.make_cluster(self._config, self._profile_dir)
         stage("starting the controller")
         self._cluster.start_controller_sync()
         self._watch(ipp_processes.launcher_pids(self._cluster))
-        forked = self._config.engines == LOCAL_ENGINES
         stage(f"{'forking' if forked else 'starting'} {self._config.resolved_ranks} engines")
         self._cluster.start_engines_sync(self._config.resolved_ranks)
         self._watch(ipp_processes.launcher_pids(self._cluster))
@@ -425,10 +425,7 @@ class RankCluster:
         for problem in ipp_processes.stop_cluster(self._cluster, self._client):
             log.warning("while stopping %r: %s", self, problem)
         left = ipp_processes.processes_of(self._profile_dir) if self._profile_dir else []
-        left = [pid for pid in left if pid != keep]
-        if keep is not None:  # no reaper.finish() now: end them here
-            ipp_processes.kill(left)
-        return left
+        return [pid for pid in left if pid != keep]
 
     def _cleanup(self) -> None:
         """Stop whatever was started, remove the profile dir, end the reaper."""

@@ -21,7 +21,7 @@ from ipyparallel.serialize.canning import interactive
 from traitlets.config import Config
 
 from . import addresses, fork_engines, terms
-from .config import LaunchConfig
+from .config import LOCAL_ENGINES, LaunchConfig
 from .errors import LaunchError
 from .zygote import Zygote
 
@@ -80,7 +80,7 @@ def make_cluster(config: LaunchConfig, profile_dir: str) -> ipp.Cluster:
     try:
         return ipp.Cluster(
             n=config.resolved_ranks,
-            engines=FORKED_LOCAL_ENGINES if config.engines == "local" else config.engines,
+            engines=FORKED_LOCAL_ENGINES if config.engines == LOCAL_ENGINES else config.engines,
             profile_dir=profile_dir,
             controller_ip=address,
             controller_args=[*HEARTBEAT_ARGS, *kwargs.pop("controller_args", [])],

@@ -19,8 +19,6 @@ from .placement import RankPlacement
 
 OK = "ok"
 FAILED = "failed"
-USER_IFNAMES = {v: os.environ[v] for v in addresses.SOCKET_IFNAME_VARS if os.environ.get(v)}
-"""Interfaces the engines' environment names for gloo or NCCL: those win over the placement's."""
 
 
 def describe_engine(caller_address: str) -> dict:
@@ -73,9 +71,7 @@ def init_rank(placement: RankPlacement, backend: str, store_addr: str, store_por
         torch.set_num_threads(max(1, cores // placement.local_world_size))
     else:
         torch.cuda.set_device(placement.local_rank)
-    interface = addresses.interface_of(placement.address)
-    for variable in addresses.SOCKET_IFNAME_VARS:  # gloo's and NCCL's sockets: on this host's address only
-        os.environ[variable] = USER_IFNAMES.get(variable) or interface
+    addresses.listen_on(placement.address)  # gloo's and NCCL's sockets: on this host's address only
     if dist.is_initialized():
         dist.destroy_process_group()
     timeout = timedelta(seconds=timeout_s)

@@ -76,7 +76,7 @@ def eval_interruptible(session: TclSession, source: str, script_name: str | None
     except Exception as err:  # a Tcl cancel that escaped `catch` surfaces as TclError
         if interrupted["while"] is None and "eval unwound" not in str(err) and "eval canceled" not in str(err):
             raise
-    # the board's word last: it is corrected when the interrupt came as the rank began to wait
+    # the board's word first: it is corrected when the interrupt came as the rank began to wait
     return _interrupted_result(session, session.comm.interrupted_while or interrupted["while"] or "running Tcl")
 
 

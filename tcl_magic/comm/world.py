@@ -144,9 +144,7 @@ class Comm:
 
         where = _resolve(master_addr)
         with contextlib.suppress(OSError):  # no route: gloo's own choice, and the rendezvous says why
-            interface = addresses.interface_of(addresses.route_source(str(where)))
-            for variable in addresses.SOCKET_IFNAME_VARS:  # gloo and NCCL listen where the master is reached
-                os.environ.setdefault(variable, interface)
+            addresses.listen_on(addresses.route_source(str(where)))  # where the master is reached
         if backend == "nccl" and not torch.cuda.is_available():
             raise TclCommandError("the nccl backend needs CUDA GPUs and this rank sees none: use -backend gloo",
                                   "BACKEND")
