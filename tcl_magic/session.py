@@ -26,9 +26,15 @@ evaluated may hold them as arguments that no variable names yet."""
 
 _SETUP = r"""
 namespace eval ::torch { namespace eval _impl {} }
+proc ::torch::_impl::_transform {chan op args} {
+    # a failure to pass output on (a closed pipe) comes back marked: an error as tclsh says it
+    set answer [::torch::_impl::_capture $chan $op {*}$args]
+    if {[string index $answer 0] eq "\0"} {return -code error [string range $answer 1 end]}
+    return $answer
+}
 foreach ::torch::_chan {stdout stderr} {
     chan configure $::torch::_chan -buffering none -encoding utf-8 -translation lf
-    chan push $::torch::_chan [list ::torch::_impl::_capture $::torch::_chan]
+    chan push $::torch::_chan [list ::torch::_impl::_transform $::torch::_chan]
 }
 unset ::torch::_chan
 catch {rename ::exit {}}
@@ -166,8 +172,11 @@ class TclSession:
         if op == "write":
             decoder = self._decoders.setdefault(stream, codecs.getincrementaldecoder("utf-8")("replace"))
             text = decoder.decode(rest[1].encode("latin-1"))
-            if text:
-                self._emit(stream, text)
+            try:
+                if text:
+                    self._emit(stream, text)
+            except OSError as err:  # the hook's own output is gone (a reader that closed its pipe)
+                return f'\0error writing "{stream}": {(err.strerror or str(err)).lower()}'
         return ""
 
     def _emit(self, stream: str, text: str) -> None:
