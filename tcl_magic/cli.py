@@ -28,8 +28,8 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run a Tcl script on one or more ranks")
     run.add_argument("script", help="the Tcl script to run")
-    run.add_argument("-n", "--ranks", type=int, default=1,
-                     help="number of ranks (default 1: in this process, no engines)")
+    run.add_argument("-n", "--ranks", type=int,
+                     help="number of ranks (default 1: in this process, no engines; with --hosts, their sum)")
     run.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto",
                      help="process group backend (auto: nccl with GPUs, else gloo)")
     run.add_argument("--engines", default="local",
@@ -55,7 +55,7 @@ def main(argv: Sequence[str] | None = None, exit_at_once: bool = False) -> int:
     except OSError as err:
         print(f"torchtcl: cannot read script {str(path)!r}: {err.strerror}", file=sys.stderr)
         return 2
-    if options.ranks < 1:
+    if options.ranks is not None and options.ranks < 1:
         print(f"torchtcl: -n must be at least 1, got {options.ranks}", file=sys.stderr)
         return 2
     script_args = options.args
@@ -64,18 +64,18 @@ def main(argv: Sequence[str] | None = None, exit_at_once: bool = False) -> int:
         print(f"error: {incomplete}", file=sys.stderr)
         print(f"torchtcl: {path} is not complete Tcl: nothing was run", file=sys.stderr)
         return 1
-    if options.ranks == 1 and options.engines == "local" and not options.hosts:
+    if options.ranks in (None, 1) and options.engines == "local" and not options.hosts:
         return _run_here(source, str(path), script_args)
     from launcher import LaunchConfig, LaunchError, RankCluster
 
     from . import ENGINE_PRELOAD
 
-    config_args = dict(ranks=None if options.hosts and options.ranks == 1 else options.ranks,
-                       engines=options.engines, backend=options.backend, timeout_s=options.timeout,
-                       hosts=options.hosts, address=options.address, preload=ENGINE_PRELOAD)
+    ranks = options.ranks if options.ranks is not None or options.hosts else 1
     try:
-        with StartLine(f"{options.ranks} ranks") as progress:
-            cluster = RankCluster(LaunchConfig(**config_args)).start(on_stage=ImportWhileWaiting(progress.stage))
+        config = LaunchConfig(ranks=ranks, engines=options.engines, backend=options.backend, timeout_s=options.timeout,
+                              hosts=options.hosts, address=options.address, preload=ENGINE_PRELOAD)
+        with StartLine(f"{config.resolved_ranks} ranks") as progress:
+            cluster = RankCluster(config).start(on_stage=ImportWhileWaiting(progress.stage))
     except LaunchError as err:
         print(f"torchtcl: {err}", file=sys.stderr)
         return 2
@@ -191,8 +191,13 @@ def _report(results: list) -> int:
 
 
 def entry_point() -> None:
-    """The `torchtcl` command."""
-    sys.exit(main(exit_at_once=True))
+    """The `torchtcl` command. A reader that closes its end early (`| head`) ends it quietly,
+    as it ends any Unix tool; what it says about the rest goes nowhere."""
+    try:
+        sys.exit(main(exit_at_once=True))
+    except BrokenPipeError:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(1)
 
 
 def _exit_now(code: int) -> None:

@@ -93,6 +93,21 @@ def test_usage_mistakes_are_one_line_messages(tmp_path):
     assert missing.returncode == 2 and "cannot read script" in missing.stderr and "Traceback" not in missing.stderr
     zero = torchtcl("run", write(tmp_path, "puts x"), "-n", "0")
     assert zero.returncode == 2 and zero.stderr == "torchtcl: -n must be at least 1, got 0\n"
+    # -n 1 beside --hosts is a contradiction, not a quiet 4 (hosts give the count when -n is left out)
+    hosts = torchtcl("run", write(tmp_path, "puts x"), "-n", "1", "--engines", "ssh", "--hosts", "a:2,b:2")
+    assert hosts.returncode == 2 and "torchtcl: ranks=1 but hosts={'a': 2, 'b': 2} run 4; give ranks=4" in hosts.stderr
+
+
+def test_a_reader_that_closes_the_pipe_early_ends_the_script_as_tclsh_would(tmp_path):
+    script = write(tmp_path, "for {set i 0} {$i < 1000000} {incr i} {puts line$i}\n")
+    process = subprocess.Popen([sys.executable, "-m", "tcl_magic.cli", "run", str(script)], cwd=ROOT,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    assert process.stdout.readline() == "line0\n"
+    process.stdout.close()  # as `| head -1` does
+    err = process.stderr.read()
+    assert process.wait(timeout=120) == 1
+    assert err.startswith('error: error writing "stdout": broken pipe\n    while executing\n"puts line$i"')
+    assert "Traceback" not in err
 
 
 def test_the_demo_on_four_ranks_prints_each_ranks_chunk():
