@@ -158,7 +158,12 @@ class RankCluster:
         if self.is_running:
             return self
         self._profile_dir = tempfile.mkdtemp(prefix="launcher-profile-")
-        self._reaper = ReaperHandle(self._profile_dir)
+        try:
+            self._reaper = ReaperHandle(self._profile_dir)
+        except OSError as exc:  # nothing else started yet: the profile dir is all there is to remove
+            shutil.rmtree(self._profile_dir, ignore_errors=True)
+            self._reset()
+            raise LaunchError(f"could not start the reaper process that guards the ranks: {exc}") from exc
         _LIVE.add(self)
         return self._bring_up(on_stage)
 

@@ -74,3 +74,15 @@ def test_torchtcl_exits_with_the_scripts_status_after_its_output(tmp_path):
                           capture_output=True, text=True, timeout=300)
     assert done.returncode == 3
     assert done.stdout.splitlines() == ["[rank 0] rank 0", "[rank 1] rank 1"]
+
+
+def test_a_reaper_that_cannot_start_fails_the_start_and_leaves_no_profile_dir(monkeypatch, tmp_path):
+    import launcher.cluster as cluster_module
+
+    # a real failed spawn: the Python the reaper would run does not exist
+    monkeypatch.setattr(sys, "executable", str(tmp_path / "no-such-python"))
+    monkeypatch.setattr(cluster_module.tempfile, "tempdir", str(tmp_path))
+    cluster = RankCluster(LaunchConfig(ranks=2, backend="gloo"))
+    with pytest.raises(LaunchError, match=r"could not start the reaper process that guards the ranks: .*no-such-python"):
+        cluster.start()
+    assert list(tmp_path.iterdir()) == [] and not cluster.is_running
