@@ -2,13 +2,13 @@
 ipyparallel engines with the preloaded modules already imported, a clear error when the
 parent cannot start, and nothing left behind."""
 import sys
-import time
 
 import psutil
 import pytest
 from ipyparallel.serialize.canning import interactive
 
 from launcher import LaunchConfig, LaunchError, RankCluster, ipp_processes
+from started import cluster_processes, eventually
 
 
 @interactive
@@ -33,18 +33,6 @@ def test_engines_are_forked_from_one_parent_that_imported_the_preload():
     assert not [p for p in pids if psutil.pid_exists(p) and psutil.Process(p).status() != psutil.STATUS_ZOMBIE]
 
 
-def cluster_processes() -> set[int]:
-    """Processes a cluster started (each carries its profile dir in IPP_PROFILE_DIR)."""
-    found = set()
-    for process in psutil.process_iter():
-        try:
-            if "IPP_PROFILE_DIR" in process.environ() and process.status() != psutil.STATUS_ZOMBIE:
-                found.add(process.pid)
-        except psutil.Error:
-            continue
-    return found
-
-
 def test_a_parent_that_cannot_import_its_preload_fails_the_start_clearly():
     before = cluster_processes()
     with pytest.raises(LaunchError) as failure:
@@ -54,10 +42,7 @@ def test_a_parent_that_cannot_import_its_preload_fails_the_start_clearly():
     assert message.startswith("could not start 2 rank(s) with engines='local'")
     assert "the engines' parent process could not start: cannot import no_such_module_here" in message
     assert "Everything started was stopped." in message
-    deadline = time.monotonic() + 10
-    while cluster_processes() - before and time.monotonic() < deadline:
-        time.sleep(0.1)
-    assert not cluster_processes() - before
+    assert eventually(lambda: not cluster_processes() - before, timeout_s=10)
 
 
 def test_preload_is_a_tuple_of_module_names():
