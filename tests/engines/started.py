@@ -17,9 +17,9 @@ ROOT = Path(__file__).resolve().parents[2]
 DEMO = (ROOT / "examples" / "scatter_demo.tcl").read_text()
 
 
-def free_port() -> int:
+def free_port(address: str = "127.0.0.1") -> int:
     with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
+        sock.bind((address, 0))
         return sock.getsockname()[1]
 
 

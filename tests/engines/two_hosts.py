@@ -14,9 +14,10 @@ import shutil
 import signal
 import socket
 import subprocess
-import time
 from dataclasses import dataclass
 from pathlib import Path
+
+from started import eventually, free_port
 
 SSHD = "/usr/sbin/sshd"
 
@@ -102,7 +103,7 @@ def two_hosts(home: Path):
         for command in (("ip", "addr", "add", f"{b}/24", "dev", veth_b), ("ip", "link", "set", veth_b, "up"),
                         ("ip", "link", "set", "lo", "up")):
             _run(*in_namespace(namespace, *command))
-        port = _free_port(a)
+        port = free_port(a)
         config = _ssh_files(home, port)
         os.makedirs("/run/sshd", exist_ok=True)  # privilege separation directory
         hosts = TwoHosts(a, b, namespace, port, home / "bin", f"{subnet}.0/24", f"hostb{tag}")
@@ -110,7 +111,7 @@ def two_hosts(home: Path):
             daemons.append(subprocess.Popen([*prefix, SSHD, "-D", "-f", str(config), "-o", f"ListenAddress={host}",
                                              "-o", f"PidFile={home}/sshd-{host}.pid", "-E", str(home / f"sshd-{host}.log")]))
         _wait_for_port(a, port)
-        _wait_for(lambda: any(p == port for _, p, _ in hosts.listening_in_b()))
+        eventually(lambda: any(p == port for _, p, _ in hosts.listening_in_b()), timeout_s=10)
         yield hosts
     finally:
         for daemon in daemons:
@@ -145,12 +146,6 @@ def _ssh_files(home: Path, port: int) -> Path:
     return config
 
 
-def _free_port(address: str) -> int:
-    with socket.socket() as sock:
-        sock.bind((address, 0))
-        return sock.getsockname()[1]
-
-
 def _wait_for_port(address: str, port: int) -> None:
     def up() -> bool:
         try:
@@ -158,13 +153,7 @@ def _wait_for_port(address: str, port: int) -> None:
             return True
         except OSError:
             return False
-    _wait_for(up)
-
-
-def _wait_for(condition, timeout_s: float = 10) -> None:
-    deadline = time.monotonic() + timeout_s
-    while not condition() and time.monotonic() < deadline:
-        time.sleep(0.05)
+    eventually(up, timeout_s=10)
 
 
 def _kill_everything_in(namespace: str) -> None:
