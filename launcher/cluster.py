@@ -41,6 +41,12 @@ INIT_GRACE_S = 30.0
 TEARDOWN_TIMEOUT_S = 10.0
 """How long stop() lets ranks leave the process group before killing them."""
 
+FORKING = "forking"
+REGISTERING = "waiting for the engines to register"
+QUIET_STAGES = (FORKING, REGISTERING)
+"""How the stages start from which a start spawns no process of its own (for callers that
+wait to do work that must not overlap a spawn)."""
+
 _LIVE: "weakref.WeakSet[RankCluster]" = weakref.WeakSet()
 
 
@@ -298,10 +304,10 @@ class RankCluster:
         stage("starting the controller")
         self._cluster.start_controller_sync()
         self._watch(ipp_processes.launcher_pids(self._cluster))
-        stage(f"{'forking' if forked else 'starting'} {self._config.resolved_ranks} engines")
+        stage(f"{FORKING if forked else 'starting'} {self._config.resolved_ranks} engines")
         self._cluster.start_engines_sync(self._config.resolved_ranks)
         self._watch(ipp_processes.launcher_pids(self._cluster))
-        stage("waiting for the engines to register")
+        stage(REGISTERING)
         self._client = ipp_processes.connect_when_up(
             self._cluster, self._config.resolved_ranks, deadline
         )

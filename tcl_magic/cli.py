@@ -105,13 +105,13 @@ class ImportWhileWaiting:
     start (EFAULT from the vfork Python spawns with, seen under gVisor), and by these
     stages this process starts no more processes."""
 
-    WAITING = ("forking", "waiting for the engines to register")
-
     def __init__(self, stage) -> None:
         self.stage, self.started = stage, False
 
     def __call__(self, what: str) -> None:
-        if not self.started and what.startswith(self.WAITING):
+        from launcher.cluster import QUIET_STAGES
+
+        if not self.started and what.startswith(QUIET_STAGES):
             self.started = True
             threading.Thread(target=importlib.import_module, args=("tcl_magic.supervise",), daemon=True).start()
         self.stage(what)
