@@ -4,12 +4,17 @@ Numbering is a per-registry counter, so the same SPMD script produces the same h
 names on every rank, which is what lets one cell's text refer to "tensor3" everywhere.
 Freeing never renumbers: a handle that nothing can reach any more is dropped (see
 `TclSession.sweep`), and the counter goes on.
+
+In the middle of an evaluation only handles in a *settled* run of numbers may be dropped:
+those made by earlier iterations of a loop that is still running, which no command still
+being assembled can hold as a word (see `HandleRegistry.boundary`).
 """
 from __future__ import annotations
 
+import bisect
 import itertools
 import re
-from typing import Any, Iterator
+from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
@@ -17,53 +22,152 @@ OBJECT_KINDS = ("linear", "sequential", "relu", "sigmoid", "tanh", "ddp", "optim
 """The prefixes of the other handles: modules (named after their kind) and optimizers."""
 HANDLE_NAME = re.compile(r"\b(?:(?:tensor|%s)\d+|(?:isend|irecv)_handle_\w+)\b" % "|".join(OBJECT_KINDS))
 """Every handle name (what a sweep looks for in Tcl values)."""
-FIRST_SWEEP_AT = 1000
-"""Live tensors that trigger a sweep in the middle of an evaluation (then twice what survived)."""
+SWEEP_BYTES = 64 << 20
+"""Bytes of tensors made since the last sweep that make one due in the middle of an
+evaluation, unless more survived the last sweep (then that many): memory inside a loop
+stays near twice what the script can reach, plus this."""
+SWEEP_COUNT = 1000
+"""Tensors made since the last sweep that make one due, unless twice as many survived it
+(then that many): a sweep reads every value, so it waits for enough to free."""
+BOUNDARY_BYTES = 1 << 20
+BOUNDARY_COUNT = 64
+"""Bytes, or tensors, made since the last recorded iteration boundary that make the next one
+worth a call: they keep the settled runs fresh for an out-of-memory retry."""
+
+
+def nbytes(tensor: torch.Tensor) -> int:
+    """The tensor's size in bytes, for the sweep's accounting (a view counts as much again)."""
+    try:
+        return tensor.nbytes
+    except RuntimeError:  # a sparse tensor has no nbytes: its dense size will do
+        return tensor.numel() * tensor.element_size()
 
 
 class HandleError(LookupError):
     """A handle string that names nothing (the message is the contract's)."""
 
 
+class Settled:
+    """Runs of handle numbers that no command still being assembled can hold: (after, upto]
+    pairs, disjoint and in order (a run's `upto` is the newest handle when it was recorded)."""
+
+    def __init__(self) -> None:
+        self._afters: list[int] = []
+        self._uptos: list[int] = []
+
+    def add(self, after: int, upto: int) -> None:
+        """Every run ends at the newest handle, so a new one merges with those it reaches."""
+        while self._uptos and self._uptos[-1] >= after:
+            self._uptos.pop()
+            after = min(after, self._afters.pop())
+        self._afters.append(after)
+        self._uptos.append(upto)
+
+    def covers(self, number: int) -> bool:
+        i = bisect.bisect_left(self._afters, number) - 1
+        return i >= 0 and number <= self._uptos[i]
+
+    def tensors_among(self, names: Iterable[str]) -> list[str]:
+        """The `tensorN` names whose numbers are settled (one run, the usual case, needs no search)."""
+        if len(self._afters) == 1:
+            after, upto = self._afters[0], self._uptos[0]
+            return [name for name in names if after < int(name[6:]) <= upto]
+        return [name for name in names if self.covers(int(name[6:]))]
+
+    def clear(self) -> None:
+        self._afters.clear()
+        self._uptos.clear()
+
+
 class HandleRegistry:
     """Maps `tensorN` names to tensors, work-handle names to pending work objects, and
-    `linearN`, `optimizerN`, ... names to modules and optimizers."""
+    `linearN`, `optimizerN`, ... names to modules and optimizers.
+
+    It also keeps what a sweep in the middle of an evaluation needs: the tensors made since
+    the last sweep (count and bytes), which runs of handle numbers are settled, and which
+    are not yet, told through `on_due` (see `boundary`)."""
 
     def __init__(self) -> None:
         self._tensors: dict[str, torch.Tensor] = {}
         self.live = self._tensors  # read-only by convention: for the bridge's direct lookups
-        self._works: dict[str, Any] = {}
+        self._works: dict[str, tuple[int, Any]] = {}  # name -> (the newest tensor number then, work)
         self._objects: dict[str, Any] = {}
         self._object_numbers: dict[str, Iterator[int]] = {}
-        self._tensor_numbers = itertools.count(1)
         self._work_numbers = itertools.count(1)
         self.made = 0  # tensor handles made so far (the number of the newest)
-        self.sweep_due = False  # many tensors are live: the command that made the last one sweeps
-        self._sweep_at = FIRST_SWEEP_AT
+        self.sweep_bytes, self.sweep_count = SWEEP_BYTES, SWEEP_COUNT  # a session may change them
+        self.on_due: Callable[[int], None] = lambda first: None
+        self._settled = Settled()
+        self._unsettled: list[int] = []  # first numbers of the runs worth a boundary, oldest first
+        self._bytes_made = 0  # by every tensor made so far
+        self._after_sweep = (0, 0, 0, 0)  # made, bytes made, live count and live bytes right after it
+        self._start_run()
+
+    def _start_run(self) -> None:
+        """The next tensor starts a run, which ends when it is worth a boundary."""
+        self._run_first = self.made + 1
+        self._run_ends_at = (self._bytes_made + BOUNDARY_BYTES, self.made + BOUNDARY_COUNT)  # bytes made, number
 
     def add(self, tensor: torch.Tensor) -> str:
-        self.sweep_due = len(self._tensors) >= self._sweep_at
-        self.made = next(self._tensor_numbers)
+        self.made += 1
         name = f"tensor{self.made}"
         self._tensors[name] = tensor
+        self._bytes_made += nbytes(tensor)
+        if self._bytes_made >= self._run_ends_at[0] or self.made >= self._run_ends_at[1]:
+            self._end_run()
         return name
 
-    def keep_only(self, reachable: set[str], newest_kept: int = 0) -> int:
-        """Drop every handle not in `reachable`, but the `newest_kept` newest tensors (a
-        command being evaluated may hold them as arguments, in no variable yet). Returns how
-        many tensors were dropped."""
-        oldest_kept = self.made - newest_kept
-        dropped = [name for name in self._tensors.keys() - reachable if int(name[6:]) <= oldest_kept]
+    def _end_run(self) -> None:
+        """A run worth recording is complete: a loop entered before it began should settle it."""
+        self._unsettled.append(self._run_first)
+        self._start_run()
+        self.on_due(self._unsettled[-1])
+
+    def boundary(self, mark: int) -> bool:
+        """A loop entered when `mark` was the newest tensor handle starts an iteration: every
+        command of its earlier iterations has completed, and the commands still being
+        assembled around the loop had their words before it began, so the handles made since
+        are settled. Returns whether a sweep is due."""
+        self._settled.add(mark, self.made)
+        while self._unsettled and self._unsettled[-1] > mark:
+            self._unsettled.pop()
+        if self._run_first > mark:
+            self._start_run()
+        self.on_due(self._unsettled[-1] if self._unsettled else 0)
+        return self._sweep_due()
+
+    def _sweep_due(self) -> bool:
+        made, bytes_made, count, live_bytes = self._after_sweep
+        return (self._bytes_made - bytes_made > max(self.sweep_bytes, live_bytes)
+                or self.made - made > max(self.sweep_count, 2 * count))
+
+    def keep_only(self, reachable: set[str], settled_only: bool = False) -> int:
+        """Drop every handle not in `reachable`; with `settled_only` (in the middle of an
+        evaluation) only the tensors and work handles made in a settled run, and no module or
+        optimizer. Returns how many tensors were dropped."""
+        dropped = self._tensors.keys() - reachable
+        works = [name for name in self._works if name not in reachable]
+        if settled_only:
+            dropped = self._settled.tensors_among(dropped)
+            works = [name for name in works if self._settled.covers(self._works[name][0])]
         for name in dropped:
             del self._tensors[name]
-        for name in [name for name in self._works if name not in reachable]:
+        for name in works:
             del self._works[name]
-        if not newest_kept:  # modules and optimizers only at the end of an evaluation
+        if not settled_only:
             for name in [name for name in self._objects if name not in reachable]:
                 del self._objects[name]
-        self.sweep_due = False
-        self._sweep_at = max(FIRST_SWEEP_AT, 2 * len(self._tensors))
+            self._forget_runs()
+        live_bytes = sum(map(nbytes, self._tensors.values()))
+        self._after_sweep = (self.made, self._bytes_made, len(self._tensors), live_bytes)
         return len(dropped)
+
+    def _forget_runs(self) -> None:
+        """At the end of an evaluation nothing is pending: runs start again from here."""
+        self._settled.clear()
+        self._unsettled.clear()
+        self._start_run()
+        self.on_due(0)
 
     def clear(self) -> None:
         self._tensors.clear()  # in place: `live` is the same dict
@@ -94,17 +198,18 @@ class HandleRegistry:
         return len(self._tensors)
 
     def add_work(self, prefix: str, work: Any) -> str:
-        """Register a pending transfer; the name carries its peer and tag for readability."""
+        """Register a pending transfer; the name carries its peer and tag for readability.
+        It is numbered for settling as a tensor made then would be (the newest number), so
+        only a loop entered before an earlier tensor can settle it."""
         name = f"{prefix}_{next(self._work_numbers)}"
-        self._works[name] = work
+        self._works[name] = (self.made, work)
         return name
 
     def get_work(self, name: str) -> Any:
         try:
-            return self._works[name]
+            return self._works[name][1]
         except KeyError:
             raise HandleError(f"Invalid work handle: {name}") from None
-
 
     def add_object(self, kind: str, obj: Any) -> str:
         """A module or an optimizer: named after its kind, numbered per kind (`linear1`)."""

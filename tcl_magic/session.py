@@ -7,6 +7,7 @@ reaches file descriptor 1), and `exit` ends the evaluation, never the hosting pr
 from __future__ import annotations
 
 import codecs
+import gc
 import itertools
 from typing import Any, Callable
 
@@ -20,9 +21,13 @@ from .commands import aten
 from .spec import CommandSpec
 
 OutputHook = Callable[[str, str], None]
-IN_FLIGHT = 64
-"""The newest tensors a sweep in the middle of an evaluation leaves alone: a command being
-evaluated may hold them as arguments that no variable names yet."""
+LOOPS = {
+    "for": ("start test next command", "[llength $args] != 4"),
+    "while": ("test command", "[llength $args] != 2"),
+    "foreach": ("varList list ?varList list ...? command", "[llength $args] < 3 || [llength $args] % 2 == 0"),
+}
+"""The loops whose iterations are boundaries where a sweep may free handles: Tcl's usage of
+each, and the test for a wrong number of words."""
 
 _SETUP = r"""
 namespace eval ::torch { namespace eval _impl {} }
@@ -47,7 +52,7 @@ proc ::torch::_impl::values {} {
         set ns [lindex $namespaces end]
         set namespaces [lreplace $namespaces end end {*}[namespace children $ns]]
         foreach name [info vars [string trimright $ns :]::*] {
-            if {$name in {::errorInfo ::errorCode ::env}} continue
+            if {$name in {::errorInfo ::errorCode ::env ::torch::_impl::loops}} continue
             if {[array exists $name]} {
                 lappend found [array get $name]
             } elseif {[info exists $name]} {
@@ -72,7 +77,42 @@ proc ::torch::_impl::held {value} {
     }
     return 0
 }
-proc ::torch::_impl::sweep {} {::torch::_impl::_keep [::torch::_impl::values]}
+set ::torch::_impl::due 0
+proc ::torch::_impl::boundary {mark} {
+    # an iteration of a loop entered when tensor $mark was the newest begins: what the loop
+    # made since is settled; sweep from here if one is due (Tcl sees every proc's locals here)
+    if {[::torch::_impl::_settle $mark]} {::torch::_impl::_free [::torch::_impl::values]}
+}
+proc ::torch::_impl::release {} {
+    # a command ran out of memory: free what nothing reaches in the settled runs, then retry
+    ::torch::_impl::_release [::torch::_impl::values]
+}
+proc ::torch::_impl::loop_script {key name mark words} {
+    # the builtin loop on these words, each iteration beginning with a boundary check on the
+    # body's first line (error lines stay); kept by the loop procs (a few hundred at most),
+    # so that Tcl compiles a loop once while no tensor is made between two entries
+    if {[array size ::torch::_impl::loops] >= 256} {array unset ::torch::_impl::loops}
+    set body "if {\$::torch::_impl::due > $mark} {::torch::_impl::boundary $mark};[lindex $words end]"
+    set ::torch::_impl::loops($key) "[list ::torch::_impl::$name {*}[lrange $words 0 end-1] $body]\n"
+}
+proc ::torch::_impl::loop_error {name words options} {
+    # the traceback as Tcl gives it for a loop it runs as a command, without this layer:
+    # the loop's own words are the caller's to add
+    if {![regexp {^(.*)\n    \("uplevel" body line (\d+)\)\n    invoked from within\n"uplevel 1 [^\n]*"$} \
+            [dict get $options -errorinfo] -> info line]} {
+        return $options
+    }
+    set builtin [string last "\n    invoked from within\n\"::torch::_impl::$name " $info]
+    if {$builtin >= 0} {
+        # not compiled inline: the builtin said where in its body
+        return [dict replace $options -errorinfo [string range $info 0 $builtin-1]]
+    }
+    if {[string first "\n    while executing\n\"::torch::_impl::$name " $info] >= 0} {
+        return [dict remove $options -errorinfo]; # the loop's test failed: the caller says where
+    }
+    set line [expr {$line - [regexp -all {\n} [list $name {*}[lrange $words 0 end-1]]]}]
+    dict replace $options -errorinfo "$info\n    (\"$name\" body line $line)"
+}
 proc ::exit {{code 0}} {
     if {![string is integer -strict $code]} {
         return -code error "expected integer but got \"$code\""
@@ -80,6 +120,31 @@ proc ::exit {{code 0}} {
     return -code error -errorcode [list TORCHTCL EXIT $code] "exit $code"
 }
 """
+
+
+_LOOP_PROC = """rename ::@NAME@ ::torch::_impl::@NAME@
+proc ::@NAME@ args {
+    if {@WRONG@} {
+        return -code error -errorcode {TCL WRONGARGS} {wrong # args: should be "@NAME@ @USAGE@"}
+    }
+    set mark [::torch::_impl::_mark]
+    set key "$mark @NAME@ $args"
+    if {![info exists ::torch::_impl::loops($key)]} {::torch::_impl::loop_script $key @NAME@ $mark $args}
+    set code [catch {uplevel 1 $::torch::_impl::loops($key)} result options]
+    if {$code == 0 && $::torch::_impl::due > $mark} {::torch::_impl::boundary $mark}
+    if {$code == 1} {set options [::torch::_impl::loop_error @NAME@ $args $options]}
+    dict incr options -level
+    return -options $options $result
+}"""
+
+
+def _loop_procs() -> str:
+    """Each loop of LOOPS renamed into ::torch::_impl (where this package's own procs find
+    it), and in its place a proc that checks the words with Tcl's own message, then runs the
+    builtin in the caller's frame with a boundary at every iteration (`loop_script`). Code,
+    result and options pass through one level up: return, break and error act as before."""
+    return "\n".join(_LOOP_PROC.replace("@NAME@", name).replace("@USAGE@", usage).replace("@WRONG@", wrong)
+                      for name, (usage, wrong) in LOOPS.items())
 
 
 def _new_interpreter() -> Any:
@@ -109,8 +174,13 @@ class TclSession:
         self._scope_numbers = itertools.count(1)
         self.tcl.createcommand("::torch::_impl::_capture", self._capture)
         self.tcl.createcommand("::torch::_impl::_leave", self._leave)
-        self.tcl.createcommand("::torch::_impl::_keep", lambda text: self._keep(text, IN_FLIGHT))
+        self.tcl.createcommand("::torch::_impl::_mark", lambda: self.handles.made)
+        self.tcl.createcommand("::torch::_impl::_settle", lambda mark: self.handles.boundary(int(mark)))
+        self.tcl.createcommand("::torch::_impl::_free", lambda text: self._keep(text, settled_only=True))
+        self.tcl.createcommand("::torch::_impl::_release", self._release)
+        self.handles.on_due = lambda first: self.tcl.setvar("::torch::_impl::due", first)
         self.tcl.eval(_SETUP)
+        self.tcl.eval(_loop_procs())
         for spec in commands.ALL:
             self._install(spec)
         self.tcl.createcommand("::torch::_impl::aten", lambda name, *args: aten.invoke(self, name, *args))
@@ -223,15 +293,26 @@ class TclSession:
         result.tensors = self.tensor_summaries()
         return result
 
-    def sweep(self, in_flight: int = 0) -> int:
+    def sweep(self) -> int:
         """Free every tensor that no Tcl value can reach any more (the rule: a handle lives
         while a variable, an array element, a list or dict inside one, in any namespace or
         in a running proc, mentions it; the last cell's value counts too). Runs at the end
-        of every evaluation, and in the middle of one whenever the live tensors have doubled."""
-        return self._keep(self.tcl.call("::torch::_impl::values"), in_flight)
+        of every evaluation; in the middle of one, iteration boundaries of for, while and
+        foreach loops free what earlier iterations made, once enough was made since the last
+        sweep (see `HandleRegistry.boundary`)."""
+        return self._keep(self.tcl.call("::torch::_impl::values"))
 
-    def _keep(self, text: str, in_flight: int) -> int:
-        return self.handles.keep_only(set(HANDLE_NAME.findall(str(text))), in_flight)
+    def _keep(self, text: str, settled_only: bool = False) -> int:
+        return self.handles.keep_only(set(HANDLE_NAME.findall(str(text))), settled_only)
+
+    def _release(self, text: str) -> int:
+        """A command ran out of memory and may run again: free the unreachable handles of
+        the settled runs, and hand their memory back to where the allocation looks."""
+        freed = self._keep(text, settled_only=True)
+        gc.collect()
+        if torch.cuda.is_initialized():
+            torch.cuda.empty_cache()
+        return freed
 
     def close(self) -> None:
         """Release the interpreter and every tensor now (commands hold the session, so the

@@ -22,8 +22,9 @@ from .errors import TclCommandError, first_line
 from .handles import HandleError
 
 REQUIRED = object()
-SWEEP_DUE = 2
-"""The bridge's status for "done, and many tensors are live: sweep before going on"."""
+OUT_OF_MEMORY = 2
+"""The bridge's status for "out of memory: free what nothing reaches, then call me once more"
+(shaped as a failure, which a second one is)."""
 RUN_SCRIPT = 3
 """The bridge's status for "evaluate this script in the caller's frame, then call _leave"."""
 
@@ -141,6 +142,7 @@ class CommandSpec:
     also: tuple[str, ...] = ()  # other names of the same command (the original's synonyms)
     tail: tuple[str, ...] = ()  # trailing optional parameters whose words may come in any order
     forms: Mapping[int, tuple[str, ...]] | None = None  # leading words -> the parameters they fill
+    once: bool = False  # never run twice (it communicates or changes something in place)
     _flags: dict[str, Param] = field(init=False, repr=False)
     _defaults: dict[str, Any] = field(init=False, repr=False)
     _least: int = field(init=False, repr=False)
@@ -174,6 +176,13 @@ class CommandSpec:
     @property
     def required(self) -> list[Param]:
         return [p for p in self.params if p.required]
+
+    @property
+    def retries(self) -> bool:
+        """Whether running out of memory may be answered by a sweep and a second call: not
+        for a command whose effects must not happen twice, nor for anything distributed
+        (a collective, a transfer, a group: the other ranks would see two calls)."""
+        return not (self.once or self.group_param is not None or self.name.startswith("distributed_"))
 
     # parsing -------------------------------------------------------------------------
 
@@ -300,8 +309,7 @@ class CommandSpec:
             result = self.func(ctx, *values)
             if isinstance(result, Scoped):
                 return (RUN_SCRIPT, result.body, ctx.enter_scope(result.leave))
-            value = ctx.to_tcl(result)
-            return (SWEEP_DUE if ctx.handles.sweep_due else 0, value)
+            return (0, ctx.to_tcl(result))
         except Exception as err:
             return self.failure_of(err)
 
@@ -334,8 +342,7 @@ class CommandSpec:
             except Exception as err:
                 return self.failure_of(err)
             if isinstance(result, torch.Tensor):
-                name = handles.add(result)
-                return (SWEEP_DUE if handles.sweep_due else 0, name)
+                return (0, handles.add(result))
             return (0, to_tcl(result))
         return call
 
@@ -361,8 +368,7 @@ class CommandSpec:
                 return self.failure_of(err)
             if not isinstance(result, torch.Tensor):
                 return (0, to_tcl(result))
-            name = handles.add(result)
-            return (SWEEP_DUE if handles.sweep_due else 0, name)
+            return (0, handles.add(result))
         return call
 
     def failure_of(self, err: Exception) -> tuple:
@@ -371,6 +377,9 @@ class CommandSpec:
             return failure(err)
         if isinstance(err, HandleError):
             return failure(TclCommandError(str(err), "HANDLE"))
+        if out_of_memory(err):
+            answer = failure(TclCommandError(f"torch::{self.name}: {first_line(err)}", "TORCH"))
+            return (OUT_OF_MEMORY, *answer[1:]) if self.retries else answer
         if isinstance(err, (RuntimeError, ValueError, IndexError)):
             # torch reports a user's impossible request this way (shape mismatch, dim out of range, ...)
             return failure(TclCommandError(f"torch::{self.name}: {first_line(err)}", "TORCH"))
@@ -382,9 +391,9 @@ class CommandSpec:
 
     def wrapper_procs(self) -> str:
         """Tcl source of the procs that turn the bridge's status into a real Tcl error, or,
-        when many tensors are live, sweep from here, where Tcl sees the frames of every
-        running proc (a sweep asked for from Python would see the global frame only), or
-        run a script of the caller's in its frame."""
+        out of memory, free what nothing reaches from here, where Tcl sees the frames of every
+        running proc (a sweep asked for from Python would see the global frame only) and the
+        call's own words (`args`), and call again; or run a script of the caller's in its frame."""
         impl = f"::torch::_impl::{self.name}"
         body = acting_on_status(f"[{impl} {{*}}$args]" if self.params else f"[{impl}]",
                                 scripts=any(p.kind is SCRIPT for p in self.params))
@@ -394,7 +403,8 @@ class CommandSpec:
 
 def acting_on_status(call: str, scripts: bool = False) -> str:
     """The body of a wrapper proc: evaluate `call` (a bridge) and act on its status: the
-    value, a real Tcl error, a sweep first, or (`scripts`) the caller's script in a mode."""
+    value, a real Tcl error, out of memory (free, then `call` once more), or (`scripts`) the
+    caller's script in a mode."""
     script = ""
     if scripts:
         script = (f"        if {{[lindex $r 0] == {RUN_SCRIPT}}} {{\n"
@@ -403,13 +413,26 @@ def acting_on_status(call: str, scripts: bool = False) -> str:
                   "            dict incr options -level\n"
                   "            return -options $options $result\n        }\n")
     return (f"set r {call}\n    if {{[lindex $r 0]}} {{\n"
-            f"        if {{[lindex $r 0] == {SWEEP_DUE}}} {{::torch::_impl::sweep; return [lindex $r 1]}}\n"
+            f"        if {{[lindex $r 0] == {OUT_OF_MEMORY}}} {{\n"
+            "            ::torch::_impl::release\n"
+            f"            set r {call}\n"
+            "            if {![lindex $r 0]} {return [lindex $r 1]}\n        }\n"
             f"{script}"
             "        return {*}[lindex $r 2] [lindex $r 1]\n    }\n    lindex $r 1")
 
 
 def failure(err: TclCommandError) -> tuple:
     return (1, str(err), ("-code", "error", "-errorcode", err.errorcode))
+
+
+_OUT_OF_MEMORY_WORDS = ("out of memory", "can't allocate memory", "not enough memory")
+
+
+def out_of_memory(err: Exception) -> bool:
+    """torch's allocators (CUDA's OutOfMemoryError, the CPU's RuntimeError) and Python's own."""
+    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    return isinstance(err, RuntimeError) and any(words in first_line(err) for words in _OUT_OF_MEMORY_WORDS)
 
 
 _FLAG = re.compile(r"-[A-Za-z_]\w*")
@@ -429,7 +452,7 @@ def _is_flag(word: str) -> bool:
 
 def command(name: str, *params: Param, usage: str | None = None, group_param: str | None = None,
             also: tuple[str, ...] = (), tail: tuple[str, ...] = (),
-            forms: Mapping[int, tuple[str, ...]] | None = None) -> Callable:
+            forms: Mapping[int, tuple[str, ...]] | None = None, once: bool = False) -> Callable:
     """Declare a torch:: command; the decorated function receives (ctx, **parameters)."""
     def decorate(func: Callable) -> Callable:
         declared = [p.name for p in params]
@@ -438,7 +461,7 @@ def command(name: str, *params: Param, usage: str | None = None, group_param: st
             raise TypeError(f"torch::{name}: the function takes {accepted}, the declaration says {declared}")
         func.spec = CommandSpec(name, tuple(params), func, doc=(func.__doc__ or "").strip(),
                                 usage_text=usage, group_param=group_param,
-                                also=also, tail=tail, forms=forms)
+                                also=also, tail=tail, forms=forms, once=once)
         return func
     return decorate
 

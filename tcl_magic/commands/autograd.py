@@ -31,7 +31,8 @@ def tensor_requires_grad(ctx, tensor, requires_grad):
 
 @command("tensor_backward", _INPUT, Param("gradient", TENSOR, None, help="d(output)/d(tensor), for a tensor "
                                                                          "of more than one element"),
-         Param("retain_graph", BOOL, False, help="keep the graph for another backward pass"), also=("backward",))
+         Param("retain_graph", BOOL, False, help="keep the graph for another backward pass"), also=("backward",),
+         once=True)
 def tensor_backward(ctx, tensor, gradient, retain_graph):
     """Compute the gradients of the tensor with respect to every leaf that requires them,
     adding them to those leaves' gradients."""

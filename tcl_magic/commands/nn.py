@@ -73,7 +73,7 @@ def sequential(ctx, modules):
     return _name(ctx, nn.Sequential(*(modules or [])))
 
 
-@command("layer_forward", _LAYER, Param("input", TENSOR, aliases=("tensor",)), also=("model_forward",))
+@command("layer_forward", _LAYER, Param("input", TENSOR, aliases=("tensor",)), also=("model_forward",), once=True)
 def layer_forward(ctx, layer, input):
     """The module applied to a tensor (the graph is recorded for backward unless gradients are off)."""
     if isinstance(layer, data_parallel.DataParallel):

@@ -73,7 +73,7 @@ def optimizer_adam(ctx, parameters, lr, beta1, beta2, weight_decay):
     return ctx.handles.add_object("optimizer", optimizer)
 
 
-@command("optimizer_step", _OPT)
+@command("optimizer_step", _OPT, once=True)
 def optimizer_step(ctx, optimizer):
     """Update the parameters in place from their gradients."""
     optimizer.step()
