@@ -1,10 +1,13 @@
 """Every torch:: collective against the raw torch.distributed call on the same ranks and data.
 
-    python benchmarks/collectives.py --ranks 4 --elements 16777216
+    python benchmarks/collectives.py --ranks 4 --elements 1024 --calls 100
+    python benchmarks/collectives.py --ranks 4 --elements 16777216 --calls 1
 
-Each collective runs interleaved with its raw twin on one cluster; a repeat's time is the
-slowest rank's, each ratio compares medians. The raw twin returns a new tensor and leaves
-its input as it was, as the torch:: command does (so all_reduce reduces a clone).
+Each collective runs interleaved with its raw twin on one cluster: `--calls` calls per
+repeat, in a Tcl loop in one evaluation against a Python loop of the raw call (the cheapest
+way a Python user makes the same calls). A repeat's time is the slowest rank's, each ratio
+compares medians of the time per call. The raw twin returns a new tensor and leaves its
+input as it was, as the torch:: command does (so all_reduce reduces a clone).
 """
 from __future__ import annotations
 
@@ -24,18 +27,21 @@ def main() -> None:
     parser.add_argument("--ranks", type=int, default=4)
     parser.add_argument("--elements", type=int, default=16 * MIB)
     parser.add_argument("--repeats", type=int, default=9)
+    parser.add_argument("--calls", type=int, default=None,
+                        help="calls per repeat (default: 100 under 1M elements, else 1)")
     parser.add_argument("--backend", default="auto", choices=("auto", "gloo", "nccl"))
     parser.add_argument("--only", nargs="*", choices=sorted(rank_side.TCL_CALLS), help="a subset of collectives")
     options = parser.parse_args()
     ratios = {}
+    calls = options.calls or (100 if options.elements < 1 << 20 else 1)
     with RankCluster(LaunchConfig(ranks=options.ranks, backend=options.backend, timeout_s=300)) as cluster:
         for name in options.only or rank_side.TCL_CALLS:
-            per_rank = cluster.run(rank_side.collective_times, name, options.elements, options.repeats)
+            per_rank = cluster.run(rank_side.collective_times, name, options.elements, options.repeats, calls)
             ours, raw = slowest_rank_median(per_rank, "ours"), slowest_rank_median(per_rank, "raw")
             ratios[name] = ours / raw
             print(f"{name:15s} torch:: {ours * 1e3:8.2f} ms   torch.distributed {raw * 1e3:8.2f} ms   "
                   f"ratio {ratios[name]:.2f}", flush=True)
-        setting = f"{options.elements} float32 on {cluster.world_size} {cluster.backend} ranks"
+        setting = f"{options.elements} float32 on {cluster.world_size} {cluster.backend} ranks, {calls} calls a repeat"
     listed = ", ".join(f"{name} {ratio:.2f}" for name, ratio in ratios.items())
     print(f"collective ratios (torch:: / torch.distributed), {setting}: {listed}; "
           f"worst {max(ratios.values()):.2f}")

@@ -48,27 +48,33 @@ TCL_CALLS = {
 }
 
 
-def collective_times(name: str, elements: int, repeats: int) -> dict:
-    """Seconds per repeat for one torch:: collective and its raw torch.distributed twin,
-    interleaved on the same data (every rank holds `elements` random float32 values)."""
+def collective_times(name: str, elements: int, repeats: int, calls: int = 1) -> dict:
+    """Seconds per call of one torch:: collective and of its raw torch.distributed twin,
+    interleaved on the same data (every rank holds `elements` random float32 values). Each
+    repeat makes `calls` calls: a Tcl loop in one evaluation, a Python loop for the raw twin,
+    so that the collective's own cost is measured, not the evaluation's (cell_dispatch.py
+    measures that)."""
     session = rank_session()
     rank, world = dist.get_rank(), dist.get_world_size()
     mine = torch.randn(elements)
     session.set_variable("mine", mine)
-    raw = _raw_calls(elements, rank, world, mine)[name]
-    command = f"set result [{TCL_CALLS[name]}]"
+    raw_call = _raw_calls(elements, rank, world, mine)[name]
+    script = f"for {{set i 0}} {{$i < {calls}}} {{incr i}} {{set result [{TCL_CALLS[name]}]}}; unset result"
 
     def ours() -> None:
-        result = session.eval(command)
+        result = session.eval(script)
         if result.error is not None:
             raise RuntimeError(result.error.info)
-        session.eval("torch::tensor_free $result")
+
+    def raw() -> None:
+        for _ in range(calls):
+            raw_call()
 
     ours(), raw()  # warm up both paths (connections, allocator)
     timings = {"ours": [], "raw": []}
     for _ in range(repeats):
-        timings["ours"].append(_timed(ours))
-        timings["raw"].append(_timed(raw))
+        timings["ours"].append(_timed(ours) / calls)
+        timings["raw"].append(_timed(raw) / calls)
     return timings
 
 

@@ -42,18 +42,24 @@ def find_free_port(addr: str) -> int:
         return sock.getsockname()[1]
 
 
-def export_rank_env(placement: RankPlacement, store_addr: str, store_port: int) -> None:
-    """Set the torchrun-style env vars, for code on the rank that reads them."""
+def export_rank_env(placement: RankPlacement, store_addr: str, store_port: int,
+                    shared_store: str | None = None) -> None:
+    """Set the torchrun-style env vars, for code on the rank that reads them, and where the
+    shared-memory store is when there is one."""
     os.environ[terms.RANK] = str(placement.rank)
     os.environ[terms.WORLD_SIZE] = str(placement.world_size)
     os.environ[terms.LOCAL_RANK] = str(placement.local_rank)
     os.environ[terms.LOCAL_WORLD_SIZE] = str(placement.local_world_size)
     os.environ[terms.MASTER_ADDR] = store_addr
     os.environ[terms.MASTER_PORT] = str(store_port)
+    if shared_store:
+        os.environ[terms.SHARED_STORE] = shared_store
+    else:
+        os.environ.pop(terms.SHARED_STORE, None)
 
 
 def init_rank(placement: RankPlacement, backend: str, store_addr: str, store_port: int,
-              generation: int, timeout_s: float) -> int:
+              generation: int, timeout_s: float, shared_store: str | None = None) -> int:
     """Join the process group as ``placement.rank``; returns the rank.
 
     The rendezvous goes through the caller's control store, under a prefix of its own
@@ -65,7 +71,7 @@ def init_rank(placement: RankPlacement, backend: str, store_addr: str, store_por
     import torch
     import torch.distributed as dist
 
-    export_rank_env(placement, store_addr, store_port)
+    export_rank_env(placement, store_addr, store_port, shared_store)
     if placement.device == terms.CPU_DEVICE:
         cores = os.cpu_count() or 1
         torch.set_num_threads(max(1, cores // placement.local_world_size))

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Sequence, TypeVar
 
-from .comm.board import BoardView, describe, not_arrived, rank_words
+from .comm.states import RankState, describe, not_arrived, rank_words
 from .results import CellResult, TensorSummary
 
 K = TypeVar("K", bound=Hashable)
@@ -263,7 +263,7 @@ class LiveOutput:
         sys.stdout.flush()
         if self.board is not None and now - self._status_at >= self.STATUS_EVERY_S:
             self._status_at = now
-            self._show_status(activity(self.board, pending.running()), now)
+            self._show_status(activity(self.board.states(), pending.running()), now)
 
     def _show_status(self, lines: list[str], now: float) -> None:
         if not lines:
@@ -289,10 +289,9 @@ class LiveOutput:
             clear_output(wait=True)
 
 
-def activity(board: BoardView, ranks: Sequence[int], now: float | None = None) -> list[str]:
+def activity(states: dict[int, RankState], ranks: Sequence[int], now: float | None = None) -> list[str]:
     """What each running rank is doing, for the live view of a long cell."""
     now = time.time() if now is None else now
-    states = board.states()
     lines = []
     for rank in ranks:
         state = states[rank]

@@ -22,6 +22,8 @@ from .session import TclSession
 _session: TclSession | None = None
 
 INTERRUPTED = "interrupted while {doing}; the session is intact"
+OWN_SIGNAL_WAIT_S = 2.0
+"""How long a rank whose round a peer's interrupt stopped waits for its own interrupt."""
 TCL_CANCEL_UNWIND = 0x100000  # tcl.h: the cancel goes through `catch` up to the top level
 
 
@@ -64,11 +66,15 @@ def eval_interruptible(session: TclSession, source: str, script_name: str | None
                        cell: str | None = None) -> CellResult:
     """`session.eval`, but Ctrl-C (SIGINT) stops even a pure Tcl loop, or a wait in a
     collective, and reports what the rank was doing."""
-    interrupted: dict = {"while": None}
+    interrupted: dict = {"while": None, "signalled": threading.Event()}
     try:
         with _cancel_on_sigint(session, interrupted):
             result = session.eval(source, script_name=script_name, cell=cell)
-        stopped_in_a_round = result.error is not None and result.error.code == "TORCH INTERRUPTED"
+            stopped_in_a_round = result.error is not None and result.error.code == "TORCH INTERRUPTED"
+            if stopped_in_a_round and interrupted["while"] is None and interrupted.get("listening"):
+                # a peer's interrupt stopped the round: this rank's own SIGINT is on its way (the
+                # front end signals every rank); take it here, not in the engine after the cell
+                interrupted["signalled"].wait(OWN_SIGNAL_WAIT_S)
         if interrupted["while"] is None and not stopped_in_a_round:
             return result
     except KeyboardInterrupt:
@@ -77,7 +83,7 @@ def eval_interruptible(session: TclSession, source: str, script_name: str | None
         if interrupted["while"] is None and "eval unwound" not in str(err) and "eval canceled" not in str(err):
             raise
     # the board's word first: it is corrected when the interrupt came as the rank began to wait
-    return _interrupted_result(session, session.comm.interrupted_while or interrupted["while"] or "running Tcl")
+    return _interrupted_result(session, session.comm.agreement.interrupted_while or interrupted["while"] or "running Tcl")
 
 
 def _interrupted_result(session: TclSession, doing: str) -> CellResult:
@@ -128,12 +134,14 @@ def _cancel_on_sigint(session: TclSession, interrupted: dict) -> Iterator[None]:
                 if signal.SIGINT in data and state["running"]:
                     interrupted["while"] = "running Tcl"  # at once: the board's answer takes a moment
                     try:
-                        interrupted["while"] = session.comm.interrupt()
+                        interrupted["while"] = session.comm.agreement.interrupt()
                     finally:
                         cancel.Tcl_CancelEval(address, None, None, TCL_CANCEL_UNWIND)
+                        interrupted["signalled"].set()
 
     watcher = threading.Thread(target=watch, name="tcl-interrupt", daemon=True)
     watcher.start()
+    interrupted["listening"] = True
     try:
         yield
     finally:

@@ -231,7 +231,7 @@ class TclSession:
         except Exception:  # the syntax itself was wrong: assume the world group
             raw = {}
         group_text = raw.get(spec.group_param, ("", ""))[1]
-        self.comm.join_failed(group_text, message)
+        self.comm.agreement.join_failed(group_text, message)
 
     # --- output capture ------------------------------------------------------------------
 
@@ -267,26 +267,26 @@ class TclSession:
         collective are told how it ended, at once.
         """
         self._output = []
-        self.comm.begin_cell(cell)
+        self.comm.agreement.begin_cell(cell)
         result = CellResult(rank=self.comm.rank)
         host_grad_mode = torch.is_grad_enabled()
         torch.set_grad_enabled(self.grad_enabled)
         try:
             self._evaluate(source, script_name, result)
         except BaseException as err:  # a cancelled evaluation
-            self.comm.end_cell("error", str(err) or type(err).__name__)
+            self.comm.agreement.end_cell("error", str(err) or type(err).__name__)
             raise
         finally:
             self._leave_all()
             self.grad_enabled = torch.is_grad_enabled()
             torch.set_grad_enabled(host_grad_mode)
         if result.error is not None:
-            self.comm.end_cell("error", result.error.message)
+            self.comm.agreement.end_cell("error", result.error.message)
         elif result.exit_code is not None:
-            self.comm.end_cell("exit", str(result.exit_code))
+            self.comm.agreement.end_cell("exit", str(result.exit_code))
         else:
-            self.comm.end_cell("ok")
-        result.group_broken = self.comm.broken
+            self.comm.agreement.end_cell("ok")
+        result.group_broken = self.comm.agreement.broken
         result.value_in_variable = HANDLE_NAME.fullmatch(result.result) is not None and \
             self.tcl.call("::torch::_impl::held", result.result) in (1, "1")
         self.sweep()

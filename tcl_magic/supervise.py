@@ -18,7 +18,8 @@ from typing import Callable, Sequence
 from launcher import LaunchError, RankCluster, RankError, RankFailure
 
 from . import remote
-from .comm.board import BoardView, rank_words
+from .comm.board import BoardView, Verdict
+from .comm.states import rank_words
 from .results import CellResult, TclErrorInfo
 
 POLL_S = 0.05
@@ -53,7 +54,7 @@ class CellSupervisor:
 
     def __init__(self, cluster: RankCluster):
         self.cluster = cluster
-        self.board = BoardView(cluster.control_store, cluster.world_size)
+        self.board = BoardView(cluster.message_store, cluster.world_size)
         self.health = {rank: RankHealth() for rank in range(cluster.world_size)}
 
     def run(self, source: str, *, script: str | None = None, argv: list[str] | None = None,
@@ -132,7 +133,7 @@ class CellSupervisor:
         message = (f"deadlock: {waits}. The ranks called collectives in different orders, so none of them "
                    "can complete; nothing was sent")
         for cell, group, round_ in blocked:
-            self.board.fail_round(cell, group, round_, f"deadlock {message}")
+            self.board.fail_round(cell, group, round_, Verdict("deadlock", why=message))
         return None
 
     # --- results --------------------------------------------------------------------------

@@ -1,19 +1,33 @@
-"""The board: what every rank is doing, in a store that every rank and the front end share,
-and the agreement round that every collective starts with.
+"""The board: what every rank is doing, in a store that every rank and the front end
+share, and the agreement round that every collective starts with.
 
 Why: a gloo collective blocks in C until every member joins it. A member that never joins
 (it failed earlier, skipped the call, was interrupted, died) would hold the others until
 the timeout and leave the process group broken. So the agreement round runs on the board,
-not on the process group: each member posts its state and its slot, then waits for the
-round's verdict key. The last member to arrive sets it to "ok"; anybody who learns that the
-round cannot complete sets it to a failure first (compare-and-set: the first word wins):
-a member that leaves the cell, a rank's interrupt watcher, the front end that saw a rank
-die or a deadlock, or a waiter whose timeout ran out. No gloo operation starts before every
-member has agreed, so a failed round leaves the process group healthy.
+not on the process group: each member posts its state and its slot, and the round ends
+with one verdict that every member reads alike: "agreed" (with every member's slot), set
+by the member whose arrival completes the round, or a failure, set by whoever first
+learns that the round cannot complete (compare-and-set: the first word wins): a member
+that leaves the cell, a rank's interrupt watcher, the front end that saw a rank die or a
+deadlock, or a waiter whose timeout ran out. No gloo operation starts before the verdict
+is "agreed", so a failed round leaves the process group healthy.
 
-Ordering makes this race-free: a waiter posts "waiting" before it reads its peers' states,
-and a leaving rank posts "done" before it reads the waiters', and one store serves both,
-so at least one of them sees the other.
+The keys, who writes them, and who may delete them (the protocol is race-free because no
+key that a member may still read is ever deleted):
+
+- `row/R`: rank R's state (RankState as JSON). Written by R; by the front end when R
+  died or was replaced. Never deleted.
+- `CELL/GROUP/N/slots`: appended once by each member arriving in round N of GROUP.
+- `CELL/GROUP/N/n`: the arrivals, counted by each arriving member (an atomic add).
+- `CELL/GROUP/N/verdict`: the verdict (Verdict as JSON), set once by compare-and-set.
+- The three keys of an agreed round are deleted by the member whose arrival completes
+  the group's next agreed round: every member has arrived there, so every member has
+  read the earlier verdict. A failed round's keys stay (a late member may still arrive
+  and must read the failure): a few bytes per mistake.
+
+Ordering makes leaving race-free: a waiter posts "waiting" before it reads its peers'
+states, and a leaving rank posts "done" before it reads the waiters', and one store serves
+both, so at least one of them sees the other.
 """
 from __future__ import annotations
 
@@ -27,68 +41,45 @@ from typing import Callable, Sequence
 
 import torch.distributed as dist
 
-OK = "ok"
-# how a rank's cell ended, as its peers describe it
-ENDINGS = {
-    "ok": "finished the cell without calling {op}",
-    "error": "left the cell with an error before calling {op} (its error: {error})",
-    "exit": "called exit {error} before calling {op}",
-    "interrupted": "was interrupted before calling {op}",
-}
+from .states import RankState, describe, format_ranks, not_run
+
+FAILURES = ("left", "dead", "interrupted", "timeout", "deadlock")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How an agreement round ended: agreed (`slots`: every member's, in arrival order), or
+    failed for a reason of FAILURES (`ranks`: who left or died; `why`: what the one that
+    failed the round saw, which every member reports as it was: a rank that left may be in
+    its next cell by the time a peer reads the verdict)."""
+
+    failure: str = ""
+    ranks: tuple[int, ...] = ()
+    why: str = ""
+    slots: str = ""
+
+    @property
+    def agreed(self) -> bool:
+        return not self.failure
+
+    def wire(self) -> str:
+        facts = {"slots": self.slots} if self.agreed else {"failure": self.failure, "ranks": list(self.ranks),
+                                                            "why": self.why}
+        return json.dumps(facts)
+
+    @classmethod
+    def read(cls, raw: bytes) -> "Verdict":
+        facts = json.loads(raw)
+        return cls(facts.get("failure", ""), tuple(facts.get("ranks", ())), facts.get("why", ""),
+                   facts.get("slots", ""))
 
 
 class RoundFailed(Exception):
     """An agreement round that cannot complete; the message says why, naming the ranks."""
 
-    def __init__(self, message: str, interrupted: bool = False):
+    def __init__(self, message: str, verdict: Verdict):
         super().__init__(message)
-        self.interrupted = interrupted
-
-
-@dataclass(frozen=True)
-class RankState:
-    """One rank's line on the board."""
-
-    rank: int
-    cell: str = ""
-    phase: str = "idle"  # idle, run, wait, data, done, dead
-    since: float = 0.0
-    op: str = ""
-    group: str = ""  # the group's board key
-    label: str = ""  # the group as people read it: 'the world (ranks 0-3)'
-    members: tuple[int, ...] = ()
-    round: int = 0
-    end: str = ""  # with phase done: ok, error, exit, interrupted
-    error: str = ""
-
-    @classmethod
-    def parse(cls, rank: int, raw: bytes | None) -> "RankState":
-        if not raw:
-            return cls(rank)
-        facts = json.loads(raw)
-        facts["members"] = tuple(facts.get("members", ()))
-        return cls(rank=rank, **facts)
-
-    def waits_in(self, cell: str, group: str, round_: int) -> bool:
-        return self.phase == "wait" and (self.cell, self.group, self.round) == (cell, group, round_)
-
-    def doing(self, cell: str, op: str = "it") -> str:
-        """What this rank is doing, seen from a rank that waits for it in `cell`."""
-        if self.phase == "dead":
-            return f"died ({self.error})" if self.error else "died"
-        if self.cell != cell or self.phase == "idle":
-            return "has not started the cell"
-        if self.phase == "done":
-            return ENDINGS.get(self.end, ENDINGS["ok"]).format(op=op, error=self.error)
-        if self.phase == "wait":
-            return f"is waiting in {self.op} of {self.label}"
-        if self.phase == "data":
-            return f"is moving data in {self.op} of {self.label}"
-        return "is running Tcl"
-
-    def gone(self, cell: str) -> bool:
-        """Left `cell` for good (or died): it will join no more rounds of it."""
-        return self.phase == "dead" or (self.phase == "done" and self.cell == cell)
+        self.verdict = verdict
 
 
 def connect_store(host: str, port: int, timeout_s: float, serve: bool = False,
@@ -103,54 +94,40 @@ def connect_store(host: str, port: int, timeout_s: float, serve: bool = False,
                          master_listen_fd=listener.detach() if listener else None)
 
 
+class TcpBoardStore:
+    """The board's keys in a TCP store (under "board/"), with the compound calls a shared
+    store makes under one lock made of several calls."""
+
+    def __init__(self, store: dist.Store):
+        self._store = dist.PrefixStore("board", store)
+
+    def __getattr__(self, name: str):
+        return getattr(self._store, name)
+
+    def delete_keys(self, keys: list[str]) -> int:
+        return sum(bool(self._store.delete_key(k)) for k in keys)
+
+    def arrive(self, list_key: str, entry: str, count_key: str, expected: int) -> tuple[int, bytes]:
+        self._store.append(list_key, entry)
+        count = self._store.add(count_key, 1)
+        return count, self._store.get(list_key) if count == expected else b""
+
+
 def round_key(cell: str, group: str, round_: int) -> str:
     return f"{cell}/{group}/{round_}"
 
 
 def state_key(rank: int) -> str:
-    return f"state/{rank}"
-
-
-def format_ranks(ranks: Sequence[int]) -> str:
-    """`0-3`, `0,2`: rank lists as people read them."""
-    ranks = sorted(ranks)
-    if len(ranks) > 2 and ranks == list(range(ranks[0], ranks[-1] + 1)):
-        return f"{ranks[0]}-{ranks[-1]}"
-    return ",".join(map(str, ranks))
-
-
-def rank_words(ranks: Sequence[int]) -> str:
-    return f"rank {ranks[0]}" if len(ranks) == 1 else f"ranks {format_ranks(ranks)}"
-
-
-def describe(states: dict[int, RankState], ranks: Sequence[int], cell: str, op: str = "it",
-             aside: bool = False) -> list[str]:
-    """'rank 3 is running Tcl' (or, aside, 'rank 3 (running Tcl)'), one phrase per distinct
-    activity of the ranks."""
-    by_doing: dict[str, list[int]] = {}
-    for rank in ranks:
-        by_doing.setdefault(states.get(rank, RankState(rank)).doing(cell, op), []).append(rank)
-    if aside:
-        return [f"{rank_words(ranks)} ({doing.removeprefix('is ')})" for doing, ranks in by_doing.items()]
-    return [f"{rank_words(ranks)} {doing if len(ranks) == 1 else _plural(doing)}" for doing, ranks in by_doing.items()]
-
-
-def not_arrived(states: dict[int, RankState], waiting: RankState) -> list[int]:
-    """The members of the round `waiting` waits in that are not waiting in it too."""
-    return [m for m in waiting.members
-            if not states.get(m, RankState(m)).waits_in(waiting.cell, waiting.group, waiting.round)]
-
-
-def _plural(doing: str) -> str:
-    verb, _, rest = doing.partition(" ")
-    return f"{ {'is': 'are', 'has': 'have'}.get(verb, verb)} {rest}"
+    """A rank's state: a key with one writer, read often (a shared store keeps it in a row)."""
+    return f"row/{rank}"
 
 
 class BoardView:
     """The board as anybody reads and writes it: states, verdicts, dead ranks."""
 
-    def __init__(self, store: dist.Store, world_size: int):
-        self.store = dist.PrefixStore("board", store)
+    def __init__(self, store, world_size: int):
+        # a shared-memory store is the board's alone; a TCP store also carries the rendezvous
+        self.store = TcpBoardStore(store) if isinstance(store, dist.Store) else store
         self.world_size = world_size
         self._all_posted = False  # once every rank's state exists (none is ever deleted)
 
@@ -164,21 +141,29 @@ class BoardView:
             raws = [self.store.get(k) if self.store.check([k]) else None for k in keys]
         return {r: RankState.parse(r, raw) for r, raw in zip(ranks, raws)}
 
-    def fail_round(self, cell: str, group: str, round_: int, why: str) -> str:
+    def fail_round(self, cell: str, group: str, round_: int, verdict: Verdict) -> Verdict:
         """Set the round's verdict to a failure unless it has one; returns the verdict."""
-        key = round_key(cell, group, round_) + "/verdict"
-        return self.store.compare_set(key, "", f"fail {why}").decode()
+        return self.settle(round_key(cell, group, round_), verdict)
 
-    def release(self, gone_rank: int, why: str = "left") -> None:
-        """Fail every round someone waits in that needs `gone_rank`: it will never arrive."""
-        for state in self.states().values():
-            if state.phase == "wait" and gone_rank in state.members:
-                self.fail_round(state.cell, state.group, state.round, f"{why} {gone_rank}")
+    def settle(self, base: str, verdict: Verdict) -> Verdict:
+        """Set the verdict of the round at `base` unless it has one (the first word wins);
+        returns the round's verdict."""
+        return Verdict.read(self.store.compare_set(base + "/verdict", "", verdict.wire()))
+
+    def release(self, gone_rank: int, cell: str | None = None, failure: str = "left") -> None:
+        """Fail every round someone waits in that needs `gone_rank`, which will never arrive
+        there: in `cell`, which it left (a peer may already wait in its next cell), or in
+        any cell (it died)."""
+        states = self.states()
+        for state in states.values():
+            if state.phase == "wait" and gone_rank in state.members and cell in (None, state.cell):
+                why = not_run(states, [gone_rank], state.cell, state.op)
+                self.fail_round(state.cell, state.group, state.round, Verdict(failure, (gone_rank,), why))
 
     def mark_dead(self, rank: int, why: str) -> None:
         """A rank whose process ended: its peers stop waiting for it at once."""
         self.store.set(state_key(rank), json.dumps({"phase": "dead", "since": time.time(), "error": why}))
-        self.release(rank, "dead")
+        self.release(rank, failure="dead")
 
     def new_cell(self) -> str:
         """A cell name no earlier cell of this store had, for a front end to give every rank."""
@@ -210,15 +195,16 @@ class BoardView:
 class Board(BoardView):
     """This rank's side of the board: its state, and the agreement rounds it joins."""
 
-    def __init__(self, store: dist.Store, rank: int, world_size: int, timeout_s: float,
-                 connect: Callable[[], dist.Store]):
+    def __init__(self, store, rank: int, world_size: int, timeout_s: float,
+                 connect: Callable[[], object]):
         super().__init__(store, world_size)
         self.rank, self.timeout_s = rank, timeout_s
+        self.store.set_timeout(timedelta(seconds=timeout_s))  # how long a verdict is waited for
         self._connect = connect  # a second client, for other threads (one client serves one at a time)
         self._side: BoardView | None = None
         self.cell = ""
         self._rounds: dict[str, int] = {}  # group -> rounds joined in this cell
-        self._failed: list[str] = []  # rounds of this cell that failed: nobody deletes their keys on the way
+        self._agreed: dict[str, str] = {}  # group -> its last agreed round this rank took part in
         self._waiting: RankState | None = None  # the round this rank waits in, for the interrupt watcher
         self._lock = threading.Lock()
         self.phase = "idle"
@@ -240,7 +226,6 @@ class Board(BoardView):
         if cell is None:
             part = "all" if running is None else format_ranks(running)
             cell = f"{part}.{self.store.add(f'cells/{part}/{self.rank}', 1)}"
-        self._forget_cell()
         self.cell, self._rounds, self.interrupted_while = cell, {}, None
         self.post("run")
 
@@ -249,20 +234,7 @@ class Board(BoardView):
         if self.interrupted_while is not None:
             end = "interrupted"
         self.post("done", end=end, error=error[:500])
-        self.release(self.rank)
-
-    def _forget_cell(self) -> None:
-        """The last rounds of the previous cell are nobody's any more: free their keys."""
-        for group, last in self._rounds.items():
-            for round_ in (last - 1, last):
-                self._delete_round(round_key(self.cell, group, round_))
-        for base in self._failed:
-            self._delete_round(base)
-        self._failed = []
-
-    def _delete_round(self, base: str) -> None:
-        for suffix in ("/slots", "/n", "/verdict"):
-            self.store.delete_key(base + suffix)
+        self.release(self.rank, self.cell)
 
     # --- the agreement round ---------------------------------------------------------------
 
@@ -273,66 +245,68 @@ class Board(BoardView):
         self._rounds[group] = round_
         base = round_key(self.cell, group, round_)
         self.post("wait", op=op, group=group, label=label, members=list(members), round=round_)
-        self.store.append(base + "/slots", f"{self.rank}:{','.join(map(str, slot))};")
-        if self.store.add(base + "/n", 1) == len(members):
-            verdict = self.store.compare_set(base + "/verdict", "", OK).decode()
-            slots = self.store.get(base + "/slots") if verdict == OK else b""
-            if round_ > 2:  # every member is past round-2: its keys are garbage
-                self._delete_round(round_key(self.cell, group, round_ - 2))
+        count, slots = self.store.arrive(base + "/slots", f"{self.rank}:{','.join(map(str, slot))};",
+                                         base + "/n", len(members))
+        completed = count == len(members)
+        if completed:
+            verdict = self.settle(base, Verdict(slots=slots.decode()))  # unless a failure came first
         else:
-            verdict, slots = self._await(base, members)
-        if verdict != OK:
-            self._failed.append(base)
-            message = self._explain(verdict, op)
+            verdict = self._await(base, members, op)
+        if not verdict.agreed:
+            message = self._explain(verdict)
             self.post("run")
-            raise RoundFailed(message, verdict.startswith("fail interrupted "))
+            raise RoundFailed(message, verdict)
+        self._forget_agreed(group, base, completed)
         self.post("data", op=op, group=group, label=label, members=list(members), round=round_)
-        return self._slots(slots, members)
+        return self._slots(verdict.slots, members)
 
-    def _await(self, base: str, members: Sequence[int]) -> tuple[str, bytes]:
-        """The round's verdict and, when it is ok, every member's slot. (A member seen gone
-        may have completed the round and left: the compare-and-set then answers "ok".)"""
-        verdict_key = base + "/verdict"
+    def _forget_agreed(self, group: str, base: str, completed: bool) -> None:
+        """The group's previous agreed round is garbage once this one is agreed: every member
+        has arrived here, so has read it. The member that completed this round deletes it."""
+        previous = self._agreed.get(group)
+        self._agreed[group] = base
+        if previous is not None and completed:
+            self.store.delete_keys([previous + suffix for suffix in ("/slots", "/n", "/verdict")])
+
+    def _await(self, base: str, members: Sequence[int], op: str) -> Verdict:
+        """The round's verdict, waiting for it unless a member is already gone. (A member
+        seen gone may have completed the round and left: the compare-and-set then answers
+        with the agreed verdict.)"""
         states = self.states(members)
-        gone = [m for m, state in states.items() if state.gone(self.cell)]
+        gone = tuple(m for m, state in states.items() if state.gone(self.cell))
         if gone:
-            verdict = self.store.compare_set(verdict_key, "", f"fail left {','.join(map(str, gone))}").decode()
-            return verdict, self.store.get(base + "/slots") if verdict == OK else b""
-        self._waiting, verdict, slots = states[self.rank], None, b""
+            return self.settle(base, Verdict("left", gone, not_run(states, gone, self.cell, op)))
+        with self._lock:  # the interrupt watcher sees this rank waiting, or it came first
+            self._waiting, interrupted_first = states[self.rank], self.interrupted_while is not None
+        verdict = None
         try:
-            verdict = self._verdict(verdict_key, states)
-            if verdict in (None, OK):
-                raw, slots = self.store.multi_get([verdict_key, base + "/slots"])
-                verdict = raw.decode()
+            verdict = self._verdict(base, states[self.rank], interrupted_first)
         finally:
-            with self._lock:  # the interrupt watcher reads both
+            with self._lock:
                 self._waiting = None
-                if verdict is not None and verdict.startswith("fail interrupted ") and self.interrupted_while is None:
+                if verdict is not None and verdict.failure == "interrupted" and self.interrupted_while is None:
                     # another member's interrupt came first: this rank's own comes in a moment
-                    self.interrupted_while = verdict.removeprefix("fail interrupted interrupted while ")
-        return verdict, slots
+                    self.interrupted_while = verdict.why
+        return verdict
 
-    def _verdict(self, verdict_key: str, states: dict[int, RankState]) -> str | None:
-        """A failure this rank sets, or None once the verdict is there to read."""
-        if self.interrupted_while is not None:  # the watcher came just before, as this rank began to wait
-            doing = self._waiting_for(self, states[self.rank])
+    def _verdict(self, base: str, waiting: RankState, interrupted_first: bool) -> Verdict:
+        """The verdict once set; a failure this rank sets when it was interrupted as it
+        began to wait, or when its timeout runs out."""
+        if interrupted_first:
+            doing = self._waiting_for(self, waiting)
             with self._lock:  # so this rank's own report says so too, not "running Tcl"
                 self.interrupted_while = doing
-            return self.store.compare_set(verdict_key, "", f"fail interrupted interrupted while {doing}").decode()
+            return self.settle(base, Verdict("interrupted", why=doing))
         try:
-            self.store.wait([verdict_key], timedelta(seconds=self.timeout_s))
+            return Verdict.read(self.store.get(base + "/verdict"))
         except dist.DistStoreError:
-            why = f"timed out after {self.timeout_s:g} s {self._waiting_for(self, self._waiting)}"
-            return self.store.compare_set(verdict_key, "", f"fail timeout {why}").decode()
-        return None
+            why = f"timed out after {self.timeout_s:g} s {self._waiting_for(self, waiting)}"
+            return self.settle(base, Verdict("timeout", why=why))
 
-    def _explain(self, verdict: str, op: str) -> str:
+    @staticmethod
+    def _explain(verdict: Verdict) -> str:
         """The failed round's first cause, as every member words it."""
-        kind, _, detail = verdict.removeprefix("fail ").partition(" ")
-        if kind in ("left", "dead"):
-            ranks = [int(r) for r in detail.split(",")]
-            return f"not run: {'; '.join(describe(self.states(ranks), ranks, self.cell, op))}"
-        return detail  # deadlock, timeout, interrupted: worded where it was seen
+        return f"interrupted while {verdict.why}" if verdict.failure == "interrupted" else verdict.why
 
     @staticmethod
     def _waiting_for(view: BoardView, waiting: RankState, at_interrupt: bool = False) -> str:
@@ -351,9 +325,9 @@ class Board(BoardView):
         return f"waiting in {waiting.op} of {waiting.label}" + (f" for {'; '.join(phrases)}" if phrases else "")
 
     @staticmethod
-    def _slots(raw: bytes, members: Sequence[int]) -> list[list[int]]:
+    def _slots(raw: str, members: Sequence[int]) -> list[list[int]]:
         by_rank = {}
-        for entry in raw.decode().rstrip(";").split(";"):
+        for entry in raw.rstrip(";").split(";"):
             rank, _, values = entry.partition(":")
             by_rank[int(rank)] = [int(v) for v in values.split(",")] if values else []
         return [by_rank[m] for m in members]
@@ -373,4 +347,4 @@ class Board(BoardView):
             self._side = BoardView(self._connect(), self.world_size)
         self.interrupted_while = self._waiting_for(self._side, waiting, at_interrupt=True)
         self._side.fail_round(waiting.cell, waiting.group, waiting.round,
-                              f"interrupted interrupted while {self.interrupted_while}")
+                              Verdict("interrupted", why=self.interrupted_while))

@@ -2,34 +2,23 @@
 
 Every function follows the same steps: resolve the group (refused if some of its ranks
 are not running this cell), check rank arguments against it, answer as a world of one
-would when there is no process group, give ranks outside the group an empty tensor, run
-the agreement round, then move the data. Results are new tensors on the rank's device.
+would when there is no process group, give ranks outside the group an empty tensor, then
+declare its call to the agreement layer and move the data inside it. Results are new
+tensors on the rank's device.
 """
 from __future__ import annotations
 
-import functools
 from typing import Callable
 
 import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError
-from .world import REDUCE_NAMES, Comm, Group, PeerMeta, chunk_sizes
+from .agreement import REDUCE_NAMES, Call, PeerMeta
+from .world import Comm, Group, chunk_sizes
 
 REDUCE_OPS = dict(zip(REDUCE_NAMES, (dist.ReduceOp.SUM, dist.ReduceOp.SUM, dist.ReduceOp.MAX,
                                      dist.ReduceOp.MIN, dist.ReduceOp.PRODUCT)))
-
-
-def _collective(op: str) -> Callable:
-    """The data phase of a collective is watched by the world: if torch fails there, the
-    process group is broken and gets rebuilt when the cell ends."""
-    def wrap(fn: Callable) -> Callable:
-        @functools.wraps(fn)
-        def run(comm: Comm, *args, **kwargs):
-            with comm.moving(f"distributed_{op}"):
-                return fn(comm, *args, **kwargs)
-        return run
-    return wrap
 
 
 def _split_refusal(tensor: torch.Tensor, group: Group, what: str) -> str | None:
@@ -63,7 +52,7 @@ def _enter(comm: Comm, group_name: str, tensor: torch.Tensor, rank_label: str | 
         try:
             comm.check_member_rank(rank_label, rank, group)
         except TclCommandError as err:  # a rank-dependent argument: the others must not wait for us
-            comm.join_failed(group_name, str(err))
+            comm.agreement.join_failed(group_name, str(err))
             raise
     if not comm.is_multi_rank:
         return group, tensor.clone() if alone is None else alone()
@@ -72,14 +61,17 @@ def _enter(comm: Comm, group_name: str, tensor: torch.Tensor, rank_label: str | 
     return group, None
 
 
-@_collective("scatter")
 def scatter(comm: Comm, tensor: torch.Tensor, src: int, group_name: str) -> torch.Tensor:
     """src's tensor split along dim 0 with tensor_split sizes; this rank's chunk."""
     group, early = _enter(comm, group_name, tensor, "src", src)
     if early is not None:
         return early
     refusal = _split_refusal(tensor, group, "split") if comm.rank == src else None
-    meta = comm.agree(group, tensor, "scatter", src, refusal)[group.ranks.index(src)]
+    with comm.agreement.collective(Call("scatter", group, tensor, src, refusal)) as metas:
+        return _scatter_data(comm, tensor, src, group, metas[group.ranks.index(src)])
+
+
+def _scatter_data(comm: Comm, tensor: torch.Tensor, src: int, group: Group, meta: PeerMeta) -> torch.Tensor:
     sizes = chunk_sizes(meta.shape[0], len(group.ranks))
     mine = group.ranks.index(comm.rank)
     out = torch.empty((sizes[mine], *meta.shape[1:]), dtype=meta.dtype, device=comm.device)
@@ -99,7 +91,6 @@ def scatter(comm: Comm, tensor: torch.Tensor, src: int, group_name: str) -> torc
     return out
 
 
-@_collective("gather")
 def gather(comm: Comm, tensor: torch.Tensor, dst: int, group_name: str, concat: bool) -> torch.Tensor:
     """On dst: every member's tensor stacked on a new dim 0 (or concatenated along dim 0)."""
     group, early = _enter(comm, group_name, tensor, "dst", dst,
@@ -109,12 +100,17 @@ def gather(comm: Comm, tensor: torch.Tensor, dst: int, group_name: str, concat: 
     tensor = tensor.to(comm.device).contiguous()
     refusal = "a 0-dimensional tensor cannot be concatenated: give it at least one dimension" \
         if concat and tensor.dim() == 0 else None
-    metas = comm.agree(group, tensor, "gather", dst, refusal)
-    try:
-        _require_same(metas, group, "concatenate" if concat else "stack", trailing_only=concat)
-    except TclCommandError as err:
-        hint = "" if concat else "; use -mode cat to concatenate chunks of uneven length along dimension 0"
-        raise TclCommandError(f"{err}{hint}", "SHAPE") from None
+    with comm.agreement.collective(Call("gather", group, tensor, dst, refusal)) as metas:
+        try:
+            _require_same(metas, group, "concatenate" if concat else "stack", trailing_only=concat)
+        except TclCommandError as err:
+            hint = "" if concat else "; use -mode cat to concatenate chunks of uneven length along dimension 0"
+            raise TclCommandError(f"{err}{hint}", "SHAPE") from None
+        return _gather_data(comm, tensor, dst, group, concat, metas)
+
+
+def _gather_data(comm: Comm, tensor: torch.Tensor, dst: int, group: Group, concat: bool,
+                 metas: list[PeerMeta]) -> torch.Tensor:
     if comm.rank != dst:
         if concat:
             comm.exchange([dist.P2POp(dist.isend, tensor, dst, group.pg)] if tensor.numel() else [])
@@ -134,73 +130,72 @@ def gather(comm: Comm, tensor: torch.Tensor, dst: int, group_name: str, concat: 
     return out
 
 
-@_collective("broadcast")
 def broadcast(comm: Comm, tensor: torch.Tensor, root: int, group_name: str) -> torch.Tensor:
     """root's tensor on every member (shape and dtype from root)."""
     group, early = _enter(comm, group_name, tensor, "root", root)
     if early is not None:
         return early
-    meta = comm.agree(group, tensor, "broadcast", root)[group.ranks.index(root)]
-    if comm.rank == root:
-        # tensors are never modified in place by torch:: commands, so root can share its storage
-        out = tensor.to(comm.device).contiguous()
-    else:
-        out = torch.empty(meta.shape, dtype=meta.dtype, device=comm.device)
-    dist.broadcast(out, src=root, group=group.pg)
+    with comm.agreement.collective(Call("broadcast", group, tensor, root)) as metas:
+        meta = metas[group.ranks.index(root)]
+        if comm.rank == root:
+            # tensors are never modified in place by torch:: commands, so root can share its storage
+            out = tensor.to(comm.device).contiguous()
+        else:
+            out = torch.empty(meta.shape, dtype=meta.dtype, device=comm.device)
+        dist.broadcast(out, src=root, group=group.pg)
     return out
 
 
-@_collective("all_reduce")
 def all_reduce(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
     """The element-wise reduction of every member's tensor, on every member."""
     group, early = _enter(comm, group_name, tensor, alone=lambda: _finish_mean(tensor.clone(), op, 1))
     if early is not None:
         return early
     result = tensor.to(comm.device, copy=True).contiguous()
-    _require_same(comm.agree(group, result, "all_reduce", _op_code(op)), group, "reduce")
-    dist.all_reduce(result, op=REDUCE_OPS[op], group=group.pg)
+    with comm.agreement.collective(Call("all_reduce", group, result, _op_code(op))) as metas:
+        _require_same(metas, group, "reduce")
+        dist.all_reduce(result, op=REDUCE_OPS[op], group=group.pg)
     return _finish_mean(result, op, len(group.ranks))
 
 
-@_collective("reduce_scatter")
 def reduce_scatter(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> torch.Tensor:
     """The element-wise reduction of every member's tensor, split along dim 0; this rank's chunk."""
     group, early = _enter(comm, group_name, tensor, alone=lambda: _finish_mean(tensor.clone(), op, 1))
     if early is not None:
         return early
     tensor = tensor.to(comm.device).contiguous()
-    metas = comm.agree(group, tensor, "reduce_scatter", _op_code(op), _split_refusal(tensor, group, "split"))
-    _require_same(metas, group, "reduce")
-    sizes = chunk_sizes(tensor.shape[0], len(group.ranks))
-    mine = group.ranks.index(comm.rank)
-    out = torch.empty((sizes[mine], *tensor.shape[1:]), dtype=tensor.dtype, device=comm.device)
-    if len(set(sizes)) == 1:
-        dist.reduce_scatter_tensor(out, tensor, op=REDUCE_OPS[op], group=group.pg)
-    else:  # uneven chunks: reduce the whole tensor, keep this rank's rows
-        reduced = tensor.clone()
-        dist.all_reduce(reduced, op=REDUCE_OPS[op], group=group.pg)
-        out.copy_(reduced.tensor_split(len(group.ranks))[mine])
+    call = Call("reduce_scatter", group, tensor, _op_code(op), _split_refusal(tensor, group, "split"))
+    with comm.agreement.collective(call) as metas:
+        _require_same(metas, group, "reduce")
+        sizes = chunk_sizes(tensor.shape[0], len(group.ranks))
+        mine = group.ranks.index(comm.rank)
+        out = torch.empty((sizes[mine], *tensor.shape[1:]), dtype=tensor.dtype, device=comm.device)
+        if len(set(sizes)) == 1:
+            dist.reduce_scatter_tensor(out, tensor, op=REDUCE_OPS[op], group=group.pg)
+        else:  # uneven chunks: reduce the whole tensor, keep this rank's rows
+            reduced = tensor.clone()
+            dist.all_reduce(reduced, op=REDUCE_OPS[op], group=group.pg)
+            out.copy_(reduced.tensor_split(len(group.ranks))[mine])
     return _finish_mean(out, op, len(group.ranks))
 
 
-@_collective("all_to_all")
 def all_to_all(comm: Comm, tensor: torch.Tensor, group_name: str) -> torch.Tensor:
     """Chunk j of every member's tensor goes to member j; received chunks concatenated in rank order."""
     group, early = _enter(comm, group_name, tensor)
     if early is not None:
         return early
     tensor = tensor.to(comm.device).contiguous()
-    metas = comm.agree(group, tensor, "all_to_all", 0, _split_refusal(tensor, group, "split"))
-    _require_same(metas, group, "exchange", trailing_only=True)
-    members, mine = len(group.ranks), group.ranks.index(comm.rank)
-    send_rows = chunk_sizes(tensor.shape[0], members)
-    recv_rows = [chunk_sizes(m.shape[0], members)[mine] for m in metas]
-    out = torch.empty((sum(recv_rows), *tensor.shape[1:]), dtype=tensor.dtype, device=comm.device)
-    dist.all_to_all_single(out, tensor, recv_rows, send_rows, group=group.pg)
+    with comm.agreement.collective(Call("all_to_all", group, tensor, 0, _split_refusal(tensor, group, "split"))) \
+            as metas:
+        _require_same(metas, group, "exchange", trailing_only=True)
+        members, mine = len(group.ranks), group.ranks.index(comm.rank)
+        send_rows = chunk_sizes(tensor.shape[0], members)
+        recv_rows = [chunk_sizes(m.shape[0], members)[mine] for m in metas]
+        out = torch.empty((sum(recv_rows), *tensor.shape[1:]), dtype=tensor.dtype, device=comm.device)
+        dist.all_to_all_single(out, tensor, recv_rows, send_rows, group=group.pg)
     return out
 
 
-@_collective("barrier")
 def barrier(comm: Comm, group_name: str) -> str:
     """Every member waits for the others; the answer says how many met."""
     group = comm.collective_group(group_name)
@@ -211,7 +206,8 @@ def barrier(comm: Comm, group_name: str) -> str:
         return "Barrier synchronized (single GPU)"
     if comm.rank not in group.ranks:
         return f'Barrier skipped: rank {comm.rank} is not in group "{group_name}"'
-    comm.agree(group, torch.zeros(0), "barrier")
+    with comm.agreement.collective(Call("barrier", group)):
+        pass  # the agreement round is the barrier: every member arrived
     where = f' of group "{group_name}"' if group_name else ""
     return f"Barrier synchronized: {len(group.ranks)} ranks{where}"
 

@@ -3,9 +3,11 @@
 DDP communicates inside calls that do not look like collectives: building the wrapper
 (parameters broadcast from the first rank), its forward pass (buffers, bucket indices) and
 above all the backward pass (gradients averaged bucket by bucket, from autograd hooks).
-Each of these runs an agreement round first, so a rank that errs, skips a step or wraps a
-different model stops every member at once with a message naming it, as for any
-collective, instead of leaving the others blocked in gloo or NCCL until the timeout.
+Each of these that communicates is declared to the agreement layer, so a rank that errs,
+skips a step or wraps a different model stops every member at once with a message naming
+it, as for any collective, instead of leaving the others blocked in gloo or NCCL until the
+timeout. Once DDP has rebuilt its buckets (its second step), a forward pass of a model
+without buffers sends nothing, so a training step is one round: its backward pass's.
 """
 from __future__ import annotations
 
@@ -18,9 +20,8 @@ from torch import nn
 from torch.nn.parallel import DistributedDataParallel
 
 from ..errors import TclCommandError
+from .agreement import Call
 from .world import Comm, Group
-
-_NOTHING = torch.zeros(0)  # the agreement round's tensor for calls that compare no tensor
 
 
 class DataParallel(DistributedDataParallel):
@@ -46,8 +47,8 @@ def wrap(comm: Comm, module: nn.Module, group_name: str) -> nn.Module:
                               "train together", "RANK")
     shapes = [(name, tuple(p.shape), str(p.dtype)) for name, p in module.named_parameters()]
     failure = None if shapes else "the module has no parameters to train"
-    comm.agree(group, _NOTHING, "data_parallel", zlib.crc32(repr(shapes).encode()) & 0x7FFFFFFF, failure)
-    with comm.moving("distributed_data_parallel"):
+    call = Call("data_parallel", group, arg=zlib.crc32(repr(shapes).encode()) & 0x7FFFFFFF, refusal=failure)
+    with comm.agreement.collective(call):
         module.to(comm.device)
         ids = [comm.device.index or 0] if comm.device.type == "cuda" else None
         return DataParallel(module, group, device_ids=ids)
@@ -55,8 +56,8 @@ def wrap(comm: Comm, module: nn.Module, group_name: str) -> nn.Module:
 
 def forward(comm: Comm, pending: PendingBackward, ddp: DataParallel, inputs: torch.Tensor) -> torch.Tensor:
     group = ddp.tcl_group
-    comm.agree(group, _NOTHING, "forward")
-    with comm.moving("layer_forward"):
+    with comm.agreement.collective(Call("forward", group)) if _forward_communicates(ddp) \
+            else contextlib.nullcontext():  # nothing is sent: an error here is the caller's
         out = ddp(inputs)
     if torch.is_grad_enabled():
         pending[group.key] = group
@@ -69,10 +70,13 @@ def backward_pass(comm: Comm, pending: PendingBackward) -> Iterator[None]:
     the group, so every member must run it."""
     groups = list(pending.values())
     pending.clear()
-    for group in groups:
-        comm.agree(group, _NOTHING, "backward")
-    if not groups:
+    with contextlib.ExitStack() as rounds:
+        for group in groups:
+            rounds.enter_context(comm.agreement.collective(Call("backward", group)))
         yield
-        return
-    with comm.moving("tensor_backward"):
-        yield
+
+
+def _forward_communicates(ddp: DataParallel) -> bool:
+    """Whether DDP's forward pass may send anything: until it has rebuilt its buckets (in
+    the second step), and whenever it broadcasts the module's buffers."""
+    return not getattr(ddp, "_has_rebuilt_buckets", False) or ddp.will_sync_module_buffers()

@@ -20,7 +20,9 @@ import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError
-from .world import HEADER_LENGTH, MAX_DIMS, Comm, format_ranks, header_meta, tensor_header
+from .agreement import HEADER_LENGTH, MAX_DIMS, header_meta, tensor_header
+from .states import format_ranks
+from .world import Comm
 
 MAX_TAG = (1 << 30) - 1  # the user's tag t travels as 2t and 2t+1, which must fit an int32
 
@@ -94,20 +96,20 @@ class _Receive:
 
 def send(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> None:
     check_transfer(comm, "distributed_send", "dst", dst, tag)
-    with comm.moving("distributed_send", at_once=True):
+    with comm.agreement.data_phase("distributed_send"):
         for work in _post_send(comm, tensor, dst, tag):
             work.wait()
 
 
 def recv(comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype) -> torch.Tensor:
     check_transfer(comm, "distributed_recv", "src", src, tag)
-    with comm.moving("distributed_recv", at_once=True):
+    with comm.agreement.data_phase("distributed_recv"):
         return _Receive(comm, shape, src, tag, dtype).complete()
 
 
 def wait(comm: Comm, transfer: "PendingTransfer") -> torch.Tensor | None:
     """The end of an isend or irecv: the received tensor, or None for a send."""
-    with comm.moving("distributed_wait", at_once=True):
+    with comm.agreement.data_phase("distributed_wait"):
         return transfer.finish()
 
 

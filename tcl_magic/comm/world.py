@@ -1,11 +1,7 @@
-"""The world, its named groups, and the agreement round every collective starts with.
+"""The world of this process and its named groups.
 
-Every collective starts with one small agreement round in which each member of the group
-contributes its status and its tensor's dtype and shape. That round is what lets
-non-source ranks learn the source's shape (metadata first, then data), and what turns a
-mistake on one rank (a bad handle, mismatched shapes) into the same clear error on every
-rank instead of a hang until the timeout. With no process group, or a world of one, the
-collectives behave as they really would in a world of one process.
+With no process group, or a world of one, the collectives behave as they really would in
+a world of one process. Every call that moves data agrees first (agreement.py).
 """
 from __future__ import annotations
 
@@ -13,32 +9,19 @@ import atexit
 import contextlib
 import ipaddress
 import itertools
-import os
 import socket
 import zlib
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Iterator, Sequence
+from typing import Sequence
 
 import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError, first_line
-from .board import Board, RoundFailed, connect_store, format_ranks
-
-
-MAX_DIMS = 10
-_DTYPE_CODES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32,
-                torch.int64, torch.int8, torch.uint8, torch.bool)
-_OPS = ("barrier", "scatter", "gather", "broadcast", "all_reduce", "reduce_scatter", "all_to_all", "new_group",
-        "data_parallel", "forward", "backward")
-# the commands behind the calls that are not distributed_* commands (data-parallel training)
-_COMMANDS = {"data_parallel": "distributed_data_parallel", "forward": "layer_forward", "backward": "tensor_backward"}
-# what the integer argument of each call in the agreement round means, for error messages
-_ARG_LABELS = {"scatter": "src", "gather": "dst", "broadcast": "root", "all_reduce": "op", "reduce_scatter": "op"}
-REDUCE_NAMES = ("sum", "mean", "max", "min", "product")
-HEADER_LENGTH = 2 + MAX_DIMS  # dtype code, ndim, dims...: a tensor's metadata on the wire
-_SLOT = 3 + HEADER_LENGTH  # status, op code, op argument, then the header
+from .agreement import Agreement, Call
+from .board import connect_store
+from .states import format_ranks
 
 
 @dataclass(frozen=True)
@@ -55,28 +38,6 @@ class Group:
         return f"{label} (ranks {format_ranks(self.ranks)})"
 
 
-@dataclass(frozen=True)
-class PeerMeta:
-    """What one rank told the others in an agreement round."""
-
-    dtype: torch.dtype
-    shape: tuple[int, ...]
-
-
-def tensor_header(tensor: torch.Tensor) -> torch.Tensor | None:
-    """dtype and shape as HEADER_LENGTH int64s; None for a tensor that cannot be described."""
-    if tensor.dim() > MAX_DIMS or tensor.dtype not in _DTYPE_CODES:
-        return None
-    header = torch.zeros(HEADER_LENGTH, dtype=torch.int64)
-    header[:2 + tensor.dim()] = torch.tensor([_DTYPE_CODES.index(tensor.dtype), tensor.dim(), *tensor.shape])
-    return header
-
-
-def header_meta(header: Sequence[int]) -> tuple[torch.dtype, tuple[int, ...]]:
-    """(dtype, shape) back from a header read as a list."""
-    return _DTYPE_CODES[header[0]], tuple(header[2:2 + header[1]])
-
-
 def chunk_sizes(rows: int, parts: int) -> list[int]:
     """The sizes torch.tensor_split gives: the first `rows % parts` chunks get one more row."""
     base, extra = divmod(rows, parts)
@@ -91,11 +52,9 @@ class Comm:
         # the ranks evaluating the current cell when it runs on part of a cluster (None: all)
         self.running_ranks: tuple[int, ...] | None = None
         self._owns_world = False  # True once torch::distributed_init created the world here
-        self._store_address: tuple[str, int] | None = None  # the store of a world made here
-        self._board: Board | None = None
+        self.store_address: tuple[str, int] | None = None  # the store of a world made here
         self._group_serials = itertools.count(1)
-        self.broken: str | None = None  # why the process group cannot be used until it is rebuilt
-        self._moving = False  # inside `moving`, once the members agreed
+        self.agreement = Agreement(self)
         # (src, tag) -> set once the latest receive from there has posted its data (see p2p)
         self.receive_order: dict[tuple[int, int], object] = {}
 
@@ -155,7 +114,7 @@ class Comm:
         except (RuntimeError, ValueError) as err:  # DistStoreError, a busy port, a timeout
             raise TclCommandError(f"rendezvous at tcp://{master_addr}:{master_port} for {world_size} rank(s) "
                                   f"failed: {first_line(err)}", "RENDEZVOUS") from None
-        self._store_address = (master_addr, master_port)
+        self.store_address = (master_addr, master_port)
         if backend == "nccl":
             torch.cuda.set_device(rank % torch.cuda.device_count())
         self._owns_world = True
@@ -192,51 +151,9 @@ class Comm:
         if self._owns_world and self.initialized:
             dist.destroy_process_group()
         self._groups.clear()
-        self._owns_world, self._store_address, self._board = False, None, None
+        self._owns_world, self.store_address = False, None
+        self.agreement.forget_board()
         atexit.unregister(self._release_world)
-
-    # --- the board: cells, rounds, and what each rank is doing ---------------------------------
-
-    @property
-    def board(self) -> Board:
-        """This rank's board, in the store of its rendezvous: the launcher's (which outlives
-        every rank; MASTER_ADDR and MASTER_PORT name it, as under torchrun) or the one
-        torch::distributed_init made."""
-        if self._board is None:
-            address = self._store_address
-            if address is None and os.environ.get("MASTER_ADDR") and os.environ.get("MASTER_PORT", "").isdigit():
-                address = (os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]))
-            if address is None:
-                raise TclCommandError("this process group has no store to coordinate its ranks through "
-                                      "(MASTER_ADDR and MASTER_PORT are not set): create it with "
-                                      "torch::distributed_init or a cluster", "INIT")
-            timeout_s = self._world_timeout().total_seconds()
-            connect = lambda: connect_store(*address, timeout_s)  # noqa: E731
-            self._board = Board(connect(), self.rank, self.world_size, timeout_s, connect)
-        return self._board
-
-    def begin_cell(self, cell: str | None) -> None:
-        """A new evaluation starts: rounds are counted afresh, peers see this rank running."""
-        if self.is_multi_rank:
-            with contextlib.suppress(TclCommandError):  # no store: its collectives will say so
-                self.board.begin_cell(cell, self.running_ranks)
-
-    def end_cell(self, end: str, error: str = "") -> None:
-        """The evaluation ended: peers waiting for this rank in a round stop waiting at once."""
-        if self.is_multi_rank and self._board is not None:
-            self._board.end_cell(end, error)
-
-    @property
-    def interrupted_while(self) -> str | None:
-        """What this rank was doing when the cell was interrupted (None: it was not)."""
-        return None if self._board is None else self._board.interrupted_while
-
-    def interrupt(self) -> str:
-        """From the interrupt watcher thread: stop waiting in a round; what this rank was doing."""
-        if self._board is None:
-            return "running Tcl"
-        self._board.interrupt()
-        return self._board.interrupted_while
 
     # --- groups ---------------------------------------------------------------------------
 
@@ -289,31 +206,27 @@ class Comm:
             self._groups[name] = Group(name, ranks)
             return self._groups[name]
         # every rank checks that all of them create the same group, and fails at once if not
-        if refusal:
-            self.join_failed("", str(refusal))
-            raise refusal
-        self.agree(self.group(""), torch.zeros(0), "new_group", zlib.crc32(repr((name, ranks)).encode()))
-        with self.moving("distributed_new_group"):
+        definition = zlib.crc32(repr((name, ranks)).encode())
+        call = Call("new_group", self.group(""), arg=definition, refusal=refusal)
+        with self.agreement.collective(call):
             group = self._make_group(name, ranks)
         self._groups[name] = group
         return group
 
     def _make_group(self, name: str, ranks: tuple[int, ...]) -> Group:
-        pg = dist.new_group(list(ranks), timeout=self._world_timeout())
+        pg = dist.new_group(list(ranks), timeout=self.world_timeout())
         return Group(name, ranks, pg, f"g{next(self._group_serials)}")
 
     def rebuild_groups(self, definitions: list[tuple[str, tuple[int, ...]]]) -> None:
         """After the world was rebuilt: the named groups again, in their order of creation
         (every rank calls this with the same list, as new_group requires)."""
         self._groups = {name: self._make_group(name, tuple(ranks)) for name, ranks in definitions}
-        self.broken = None
-        if self._board is not None:
-            self._board.timeout_s = self._world_timeout().total_seconds()
+        self.agreement.broken = None
 
     def group_definitions(self) -> list[tuple[str, tuple[int, ...]]]:
         return [(g.name, g.ranks) for g in self._groups.values()]
 
-    def _world_timeout(self) -> timedelta:
+    def world_timeout(self) -> timedelta:
         """The world's collective timeout, for its subgroups too (torch would give them 30 min)."""
         try:
             return dist.group.WORLD._get_backend(self.device).options._timeout
@@ -336,77 +249,6 @@ class Comm:
         if self.is_multi_rank and rank not in group.ranks:
             raise TclCommandError(f"invalid {label} parameter: rank {rank} is not in "
                                   f"{group.describe()}", "RANK")
-
-    # --- agreement ------------------------------------------------------------------------
-
-    def agree(self, group: Group, tensor: torch.Tensor | None, op: str, arg: int = 0,
-              failure: str | None = None) -> list[PeerMeta]:
-        """Tell every member this rank's status, call and tensor metadata; learn theirs.
-
-        Raises on every rank if any rank failed, if the ranks are not making the same call
-        (another collective, or another src/dst/root), or if a member will never come (it
-        left the cell, died, was interrupted), naming the ranks concerned. Runs on the
-        board, so a failed round has sent nothing through the process group.
-        """
-        header = None if tensor is None else tensor_header(tensor)
-        if failure is None and tensor is not None and header is None:
-            failure = (f"tensors of more than {MAX_DIMS} dimensions or of dtype {tensor.dtype} "
-                       "cannot be communicated")
-        if failure is None and self.broken:
-            failure = f"the process group is broken ({self.broken}); it is rebuilt when this cell ends"
-        if failure is not None or tensor is None:
-            slot = [1] + [0] * (_SLOT - 1)
-        else:
-            slot = [0, _OPS.index(op), arg, *header.tolist()]
-        try:
-            rows = self.board.agree(group.key, group.describe(), group.ranks, _COMMANDS.get(op, f"distributed_{op}"), slot)
-        except RoundFailed as err:
-            raise TclCommandError(str(err), "INTERRUPTED" if err.interrupted else "PEER") from None
-        if failure is not None:
-            raise TclCommandError(failure)
-        failed = [rank for rank, row in zip(group.ranks, rows) if row[0]]
-        if failed:
-            raise TclCommandError(f"not run: rank{'s' if len(failed) > 1 else ''} "
-                                  f"{format_ranks(failed)} of {group.describe()} reported an error "
-                                  "for this call (see that rank's output)", "PEER")
-        if len({(row[1], row[2]) for row in rows}) > 1:
-            raise TclCommandError(_mismatch(group, rows), "MISMATCH")
-        self._moving = True
-        return [PeerMeta(*header_meta(row[3:])) for row in rows]
-
-    @contextlib.contextmanager
-    def moving(self, op: str, at_once: bool = False) -> Iterator[None]:
-        """Around a call that moves data through the process group once its members agreed
-        (at once for point-to-point calls, which have no agreement round): an error from
-        torch there means the group itself broke (a real timeout, a peer that died in the
-        middle): it is marked broken, to be rebuilt when the cell ends."""
-        self._moving = at_once
-        try:
-            yield
-        except RuntimeError as err:
-            if not self._moving:
-                raise
-            line = first_line(err)
-            self.broken = f"{op} failed while moving data: {line}"
-            raise TclCommandError(f"the process group broke during {op} ({line}); it is rebuilt when "
-                                  "this cell ends, keeping every rank's variables", "BROKEN") from None
-        finally:
-            if self._moving and self._board is not None:
-                self._board.post("run")
-            self._moving = False
-
-    def join_failed(self, group_name: str, message: str) -> None:
-        """A rank whose arguments were bad still takes part in the agreement round, so the
-        others fail fast too instead of waiting for it until the timeout."""
-        try:
-            group = self.group(group_name)
-        except TclCommandError:
-            return
-        if self.is_multi_rank and self.rank in group.ranks:
-            try:
-                self.agree(group, None, "barrier", failure=message)
-            except TclCommandError:
-                pass
 
     # --- collectives ----------------------------------------------------------------------
 
@@ -433,32 +275,3 @@ def _resolve(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     except (OSError, UnicodeError, ValueError) as err:
         raise TclCommandError(f'invalid master_addr parameter: "{host}" does not resolve to an address ({err})',
                               "RENDEZVOUS") from None
-
-
-def _mismatch(group: Group, rows: list[list[int]]) -> str:
-    """Which rank asked for what, when the ranks of an agreement round disagree."""
-    ops = {_OPS[row[1]] for row in rows}
-    if ops in ({"new_group"}, {"data_parallel"}):
-        by_call: dict[int, list[int]] = {}
-        for rank, row in zip(group.ranks, rows):
-            by_call.setdefault(row[2], []).append(rank)
-        sets = ", ".join(f"rank{'s' if len(ranks) > 1 else ''} {format_ranks(ranks)} passed {'ABCDEFGH'[i % 8]}"
-                         for i, ranks in enumerate(by_call.values()))
-        if ops == {"data_parallel"}:
-            return (f"the ranks called torch::distributed_data_parallel with different models ({sets}): every "
-                    "member must wrap a model with the same parameters (names, shapes, dtypes)")
-        return (f"the ranks called torch::distributed_new_group with different names or ranks ({sets}): "
-                "every rank must create the same group, with the same name and ranks")
-    calls = ", ".join(f"rank {rank}: {_call(row)}" for rank, row in zip(group.ranks, rows))
-    return (f"the ranks of {group.describe()} are not making the same call ({calls}): every member must "
-            "call the same collective with the same arguments")
-
-
-def _call(row: list[int]) -> str:
-    op, arg = _OPS[row[1]], row[2]
-    if op in _COMMANDS:
-        return f"{_COMMANDS[op]} of a data-parallel model" if op != "data_parallel" else _COMMANDS[op]
-    label = _ARG_LABELS.get(op)
-    if label is None:
-        return op
-    return f"{op} {label}={REDUCE_NAMES[arg] if label == 'op' else arg}"
