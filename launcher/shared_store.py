@@ -220,11 +220,14 @@ class SharedStore:
             table["changed"].update(found)
             return len(found)
 
-    def arrive(self, list_key: str, entry: str | bytes, count_key: str, expected: int) -> tuple[int, bytes]:
+    def arrive(self, list_key: str, entry: str | bytes, count_key: str, expected: int,
+               unless: str | None = None) -> tuple[int, bytes]:
         """Append `entry` to a list and count it: (the count, and the whole list once the
-        count is `expected`, else b"")."""
+        count is `expected`, else b""); (0, b"") without a change when key `unless` exists."""
         with self._table() as table:
             kv = table["kv"]
+            if unless is not None and unless in kv:
+                return 0, b""
             listed = kv.get(list_key, b"") + _as_bytes(entry)
             count = int(kv.get(count_key, b"0")) + 1
             self._put(table, list_key, listed)

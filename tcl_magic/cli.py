@@ -85,7 +85,7 @@ def main(argv: Sequence[str] | None = None, exit_at_once: bool = False) -> int:
     try:
         with cluster:
             supervisor = CellSupervisor(cluster)
-            live = display.LiveOutput(STATUS_AFTER_S, False, supervisor.board, echo_output=False)
+            live = display.LiveOutput(STATUS_AFTER_S, False, supervisor.activity, echo_output=False)
             outcome = supervisor.run(source, script=str(path), argv=script_args, on_wait=live.feed)
     except (LaunchError, CellAbandoned) as err:
         print(f"torchtcl: {err}", file=sys.stderr)

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Sequence, TypeVar
 
-from .comm.states import RankState, describe, not_arrived, rank_words
+from .comm.states import RankState, awaited, describe, not_arrived, rank_words
 from .results import CellResult, TensorSummary
 
 K = TypeVar("K", bound=Hashable)
@@ -237,8 +237,9 @@ class LiveOutput:
     STATUS_EVERY_S = 1.0
     TERMINAL_REPEAT_S = 10.0
 
-    def __init__(self, after: float | None, can_clear: bool, board=None, echo_output: bool = True):
-        self.after, self.can_clear, self.board, self.echo_output = after, can_clear, board, echo_output
+    def __init__(self, after: float | None, can_clear: bool, activity: Callable[[list[int]], list[str]] | None = None,
+                 echo_output: bool = True):
+        self.after, self.can_clear, self.activity, self.echo_output = after, can_clear, activity, echo_output
         self.started = time.monotonic()
         self.seen: dict[tuple[int, str], int] = {}
         self.shown = False
@@ -261,9 +262,9 @@ class LiveOutput:
                     self.seen[(rank, stream)] = complete
                     self.shown = True
         sys.stdout.flush()
-        if self.board is not None and now - self._status_at >= self.STATUS_EVERY_S:
+        if self.activity is not None and now - self._status_at >= self.STATUS_EVERY_S:
             self._status_at = now
-            self._show_status(activity(self.board.states(), pending.running()), now)
+            self._show_status(self.activity(pending.running()), now)
 
     def _show_status(self, lines: list[str], now: float) -> None:
         if not lines:
@@ -289,17 +290,24 @@ class LiveOutput:
             clear_output(wait=True)
 
 
-def activity(states: dict[int, RankState], ranks: Sequence[int], now: float | None = None) -> list[str]:
-    """What each running rank is doing, for the live view of a long cell."""
+def activity(states: dict[int, RankState], ranks: Sequence[int], cell: str, stopped: Sequence[int] = (),
+             now: float | None = None) -> list[str]:
+    """What each running rank is doing in `cell`, for the live view of a long cell (a rank
+    whose process is stopped says so: its state on the board is the last it posted)."""
     now = time.time() if now is None else now
     lines = []
     for rank in ranks:
         state = states[rank]
-        line = f"rank {rank}: {state.doing(state.cell).removeprefix('is ')}"
-        if state.phase in ("wait", "data"):
+        if rank in stopped:
+            doing = state.doing(cell)
+            before = "was " + doing[3:] if doing.startswith("is ") else doing.replace("has ", "had ", 1)
+            lines.append(f"rank {rank}: stopped (SIGSTOP: it does not run until SIGCONT); it {before}")
+            continue
+        line = f"rank {rank}: {state.doing(cell).removeprefix('is ')}"
+        if state.phase in ("wait", "data") and state.cell == cell:
             line += f" for {now - state.since:.1f} s"
-        if state.phase == "wait":
-            absent = describe(states, not_arrived(states, state), state.cell, state.op, aside=True)
+        if state.phase == "wait" and state.cell == cell:
+            absent = describe(states, not_arrived(states, state), state.cell, awaited(state), aside=True)
             if absent:
                 line += f"; not arrived: {'; '.join(absent)}"
         lines.append(line)

@@ -191,7 +191,7 @@ class TorchTclMagics(Magics):
 
     def _run_on_ranks(self, source: str, ranks: list[int] | None, args) -> list[CellResult]:
         live = display.LiveOutput(args.stream_after, getattr(self.shell, "kernel", None) is not None,
-                                  self.supervisor.board)
+                                  self.supervisor.activity)
         try:
             outcome = self.supervisor.run(source, ranks=ranks, timeout=args.timeout, on_wait=live.feed)
         except LaunchError as err:

@@ -15,9 +15,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
+import psutil
+
 from launcher import LaunchError, RankCluster, RankError, RankFailure
 
-from . import remote
+from . import display, remote
 from .comm.board import BoardView, Verdict
 from .comm.states import rank_words
 from .results import CellResult, TclErrorInfo
@@ -56,6 +58,7 @@ class CellSupervisor:
         self.cluster = cluster
         self.board = BoardView(cluster.message_store, cluster.world_size)
         self.health = {rank: RankHealth() for rank in range(cluster.world_size)}
+        self.cell = ""  # the name of the cell running now (or last)
 
     def run(self, source: str, *, script: str | None = None, argv: list[str] | None = None,
             ranks: Sequence[int] | None = None, timeout: float | None = None,
@@ -64,8 +67,8 @@ class CellSupervisor:
         the ranks and still returns their results. `on_wait(pending)` is called while waiting."""
         notes = self.heal_if_needed()
         subset = list(ranks) if ranks is not None and len(ranks) < self.cluster.world_size else None
-        pending = self.cluster.run_async(remote.run_tcl, source, script, argv, subset, self.board.new_cell(),
-                                         on_ranks=ranks)
+        self.cell = self.board.new_cell()
+        pending = self.cluster.run_async(remote.run_tcl, source, script, argv, subset, self.cell, on_ranks=ranks)
         submitted = time.monotonic()
         dead, past_timeout = self._watch(pending, timeout, on_wait)
         answered_s = time.monotonic() - submitted
@@ -105,8 +108,11 @@ class CellSupervisor:
                     interrupted_at, past_timeout = self._interrupt(), True
                 if interrupted_at is not None and time.monotonic() - interrupted_at > \
                         self.cluster.config.timeout_s + INTERRUPT_GRACE_S:
+                    stopped = self.stopped(pending.running())
+                    why = (f"{rank_words(stopped)} {'is' if len(stopped) == 1 else 'are'} stopped (SIGSTOP: send "
+                           "SIGCONT to go on)") if stopped else "stuck inside a computation?"
                     raise CellAbandoned(f"{rank_words(pending.running())} did not stop after the interrupt "
-                                        "(stuck inside a computation?); %torchtcl cluster restart gives fresh ranks")
+                                        f"({why}); %torchtcl cluster restart gives fresh ranks")
             except KeyboardInterrupt:
                 if interrupted_at is not None:
                     raise CellAbandoned("interrupted again while the ranks were stopping; if they are stuck, "
@@ -135,6 +141,22 @@ class CellSupervisor:
         for cell, group, round_ in blocked:
             self.board.fail_round(cell, group, round_, Verdict("deadlock", why=message))
         return None
+
+    def stopped(self, ranks: Sequence[int]) -> list[int]:
+        """Those of `ranks` whose process is stopped (SIGSTOP, a debugger): on this host only."""
+        pids = self.cluster.rank_pids()
+        found = []
+        for rank in ranks:
+            try:
+                if rank in pids and psutil.Process(pids[rank]).status() == psutil.STATUS_STOPPED:
+                    found.append(rank)
+            except psutil.Error:
+                pass
+        return found
+
+    def activity(self, ranks: Sequence[int]) -> list[str]:
+        """What each running rank is doing, as the board and this host's processes know it."""
+        return display.activity(self.board.states(), ranks, self.cell, self.stopped(ranks))
 
     # --- results --------------------------------------------------------------------------
 

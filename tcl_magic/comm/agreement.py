@@ -34,7 +34,6 @@ if TYPE_CHECKING:
 MAX_DIMS = 10
 _DTYPE_CODES = (torch.float32, torch.float64, torch.float16, torch.bfloat16, torch.int32,
                 torch.int64, torch.int8, torch.uint8, torch.bool)
-HEADER_LENGTH = 2 + MAX_DIMS  # dtype code, ndim, dims...: a tensor's metadata on the wire
 REDUCE_NAMES = ("sum", "mean", "max", "min", "product")
 # op -> (the command users call, what its integer argument means in messages)
 CALLS = {
@@ -79,25 +78,17 @@ class PeerMeta:
     shape: tuple[int, ...]
 
 
-def tensor_header(tensor: torch.Tensor) -> torch.Tensor | None:
-    """dtype and shape as HEADER_LENGTH int64s; None for a tensor that cannot be described."""
-    if tensor.dim() > MAX_DIMS or tensor.dtype not in _DTYPE_CODES:
+def meta_slot(dtype: torch.dtype, shape: Sequence[int]) -> list[int] | None:
+    """A tensor's dtype and shape as a round's slot carries them; None when they cannot be
+    described (more than MAX_DIMS dimensions, a dtype of no code)."""
+    if len(shape) > MAX_DIMS or dtype not in _DTYPE_CODES:
         return None
-    header = torch.zeros(HEADER_LENGTH, dtype=torch.int64)
-    header[:2 + tensor.dim()] = torch.tensor([_DTYPE_CODES.index(tensor.dtype), tensor.dim(), *tensor.shape])
-    return header
+    return [_DTYPE_CODES.index(dtype), len(shape), *shape]
 
 
 def header_meta(header: Sequence[int]) -> tuple[torch.dtype, tuple[int, ...]]:
-    """(dtype, shape) back from a header read as a list."""
+    """(dtype, shape) back from a slot's metadata read as a list."""
     return _DTYPE_CODES[header[0]], tuple(header[2:2 + header[1]])
-
-
-def _slot(tensor: torch.Tensor) -> list[int] | None:
-    """A tensor's dtype and shape as the round's slot carries them (no tensor is built)."""
-    if tensor.dim() > MAX_DIMS or tensor.dtype not in _DTYPE_CODES:
-        return None
-    return [_DTYPE_CODES.index(tensor.dtype), tensor.dim(), *tensor.shape]
 
 
 class Agreement:
@@ -181,15 +172,20 @@ class Agreement:
 
     @contextlib.contextmanager
     def data_phase(self, command: str) -> Iterator[None]:
-        """Data moving through the process group: an error from torch here means the group
-        broke (the members had agreed, or a transfer's peer vanished)."""
+        """Data moving through the process group once the members agreed: an error from
+        torch here means the group broke."""
         try:
             yield
         except RuntimeError as err:
-            line = first_line(err)
-            self.broken = f"{command} failed while moving data: {line}"
-            raise TclCommandError(f"the process group broke during {command} ({line}); it is rebuilt when "
-                                  "this cell ends, keeping every rank's variables", "BROKEN") from None
+            raise self.broke(command, err) from None
+
+    def broke(self, command: str, err: BaseException) -> TclCommandError:
+        """The process group broke while `command` moved data (a real timeout, a peer that died
+        in the middle): it is rebuilt when the cell ends. The error to raise."""
+        line = first_line(err)
+        self.broken = f"{command} failed while moving data: {line}"
+        return TclCommandError(f"the process group broke during {command} ({line}); it is rebuilt when "
+                               "this cell ends, keeping every rank's variables", "BROKEN")
 
     def join_failed(self, group_name: str, message: str) -> None:
         """A rank whose arguments were bad still takes part in the agreement round, so the
@@ -203,7 +199,7 @@ class Agreement:
         """Tell every member this rank's status, call and tensor metadata; learn theirs, or
         raise the round's failure (the same on every member)."""
         refusal = call.refusal
-        header = None if call.tensor is None else _slot(call.tensor)
+        header = None if call.tensor is None else meta_slot(call.tensor.dtype, call.tensor.shape)
         if refusal is None and call.tensor is not None and header is None:
             refusal = (f"tensors of more than {MAX_DIMS} dimensions or of dtype {call.tensor.dtype} "
                        "cannot be communicated")

@@ -24,6 +24,13 @@ key that a member may still read is ever deleted):
   the group's next agreed round: every member has arrived there, so every member has
   read the earlier verdict. A failed round's keys stay (a late member may still arrive
   and must read the failure): a few bytes per mistake.
+- Point-to-point rounds (`pSRC>DST.TAG/N/...`, in no cell: an isend of one cell may meet
+  the irecv of the next) are numbered by each side's count in `pSRC>DST.TAG/sent` or
+  `/received` (kept in the store, so a rank's fresh engine goes on counting). A side that
+  arrives at a round already failed (its peer gave up before it came) takes the next one.
+  They have no next round that both sides must reach (a side reads its verdict on a thread
+  of its own, later): each side counts its reading in `.../read`, and the second to count
+  deletes the keys.
 
 Ordering makes leaving race-free: a waiter posts "waiting" before it reads its peers'
 states, and a leaving rank posts "done" before it reads the waiters', and one store serves
@@ -31,19 +38,23 @@ both, so at least one of them sees the other.
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import socket
 import threading
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import Callable, Sequence
+from typing import Callable, Iterator, Sequence
 
 import torch.distributed as dist
 
-from .states import RankState, describe, format_ranks, not_run
+from .states import RankState, awaited, describe, format_ranks, not_run
 
 FAILURES = ("left", "dead", "interrupted", "timeout", "deadlock")
+SPREADING = ("interrupted", "timeout", "deadlock")
+"""Failures of the whole cell, not of one member: a rank that leaves because of one passes
+it on to the rounds that wait for it."""
 
 
 @dataclass(frozen=True)
@@ -72,6 +83,28 @@ class Verdict:
         facts = json.loads(raw)
         return cls(facts.get("failure", ""), tuple(facts.get("ranks", ())), facts.get("why", ""),
                    facts.get("slots", ""))
+
+
+@dataclass(frozen=True)
+class PairRound:
+    """A point-to-point transfer's round: its two members are the sender and the receiver,
+    under a key of the direction and tag, so a send pairs with the receive it really meets."""
+
+    cell: str
+    group: str
+    round: int
+    label: str
+    members: tuple[int, ...]
+    op: str  # this side's command
+    verdict: Verdict | None  # set when this side's arrival completed the round
+
+    @property
+    def base(self) -> str:
+        return round_key(self.cell, self.group, self.round)
+
+    def waiting(self, rank: int, cell: str) -> RankState:
+        """`rank` waiting in this round, during `cell`."""
+        return RankState(rank, cell, "wait", time.time(), self.op, self.group, self.label, self.members, self.round)
 
 
 class RoundFailed(Exception):
@@ -107,14 +140,23 @@ class TcpBoardStore:
     def delete_keys(self, keys: list[str]) -> int:
         return sum(bool(self._store.delete_key(k)) for k in keys)
 
-    def arrive(self, list_key: str, entry: str, count_key: str, expected: int) -> tuple[int, bytes]:
+    def arrive(self, list_key: str, entry: str, count_key: str, expected: int,
+               unless: str | None = None) -> tuple[int, bytes]:
+        if unless is not None and self._store.check([unless]):  # (a failure set just after: read as such)
+            return 0, b""
         self._store.append(list_key, entry)
         count = self._store.add(count_key, 1)
         return count, self._store.get(list_key) if count == expected else b""
 
 
+def is_pair(group: str) -> bool:
+    return ">" in group
+
+
 def round_key(cell: str, group: str, round_: int) -> str:
-    return f"{cell}/{group}/{round_}"
+    """Where a round's keys live: under its cell, but for a transfer's round (a transfer may
+    be posted in one cell and met in the next, as gloo would pair them)."""
+    return f"{group}/{round_}" if is_pair(group) else f"{cell}/{group}/{round_}"
 
 
 def state_key(rank: int) -> str:
@@ -150,15 +192,17 @@ class BoardView:
         returns the round's verdict."""
         return Verdict.read(self.store.compare_set(base + "/verdict", "", verdict.wire()))
 
-    def release(self, gone_rank: int, cell: str | None = None, failure: str = "left") -> None:
+    def release(self, gone_rank: int, cell: str | None = None, failure: str = "left",
+                cause: Verdict | None = None) -> None:
         """Fail every round someone waits in that needs `gone_rank`, which will never arrive
         there: in `cell`, which it left (a peer may already wait in its next cell), or in
-        any cell (it died)."""
+        any cell (it died). With a `cause` (a deadlock, interrupt or timeout that made it
+        leave), that failure is every such round's too: the first cause, not its echo."""
         states = self.states()
         for state in states.values():
             if state.phase == "wait" and gone_rank in state.members and cell in (None, state.cell):
-                why = not_run(states, [gone_rank], state.cell, state.op)
-                self.fail_round(state.cell, state.group, state.round, Verdict(failure, (gone_rank,), why))
+                why = not_run(states, [gone_rank], state.cell, awaited(state))
+                self.fail_round(state.cell, state.group, state.round, cause or Verdict(failure, (gone_rank,), why))
 
     def mark_dead(self, rank: int, why: str) -> None:
         """A rank whose process ended: its peers stop waiting for it at once."""
@@ -202,6 +246,8 @@ class Board(BoardView):
         self.store.set_timeout(timedelta(seconds=timeout_s))  # how long a verdict is waited for
         self._connect = connect  # a second client, for other threads (one client serves one at a time)
         self._side: BoardView | None = None
+        self._transfers: BoardView | None = None  # for the threads of transfers, one at a time
+        self._transfers_lock = threading.Lock()
         self.cell = ""
         self._rounds: dict[str, int] = {}  # group -> rounds joined in this cell
         self._agreed: dict[str, str] = {}  # group -> its last agreed round this rank took part in
@@ -209,6 +255,7 @@ class Board(BoardView):
         self._lock = threading.Lock()
         self.phase = "idle"
         self.interrupted_while: str | None = None  # what this rank was doing when interrupted
+        self._cause: Verdict | None = None  # a failure of this cell that its peers share (SPREADING)
         self.post("idle")
 
     def post(self, phase: str, **facts) -> None:
@@ -226,7 +273,7 @@ class Board(BoardView):
         if cell is None:
             part = "all" if running is None else format_ranks(running)
             cell = f"{part}.{self.store.add(f'cells/{part}/{self.rank}', 1)}"
-        self.cell, self._rounds, self.interrupted_while = cell, {}, None
+        self.cell, self._rounds, self.interrupted_while, self._cause = cell, {}, None, None
         self.post("run")
 
     def end_cell(self, end: str, error: str = "") -> None:
@@ -234,7 +281,7 @@ class Board(BoardView):
         if self.interrupted_while is not None:
             end = "interrupted"
         self.post("done", end=end, error=error[:500])
-        self.release(self.rank, self.cell)
+        self.release(self.rank, self.cell, cause=self._cause)
 
     # --- the agreement round ---------------------------------------------------------------
 
@@ -255,6 +302,8 @@ class Board(BoardView):
         if not verdict.agreed:
             message = self._explain(verdict)
             self.post("run")
+            if verdict.failure in SPREADING:
+                self._cause = verdict
             raise RoundFailed(message, verdict)
         self._forget_agreed(group, base, completed)
         self.post("data", op=op, group=group, label=label, members=list(members), round=round_)
@@ -321,7 +370,7 @@ class Board(BoardView):
         if at_interrupt:
             states = {r: RankState(r, waiting.cell, "run") if s.phase == "done" and s.end == "interrupted"
                       and s.cell == waiting.cell else s for r, s in states.items()}
-        phrases = describe(states, absent, waiting.cell, waiting.op, aside=True)
+        phrases = describe(states, absent, waiting.cell, awaited(waiting), aside=True)
         return f"waiting in {waiting.op} of {waiting.label}" + (f" for {'; '.join(phrases)}" if phrases else "")
 
     @staticmethod
@@ -331,6 +380,71 @@ class Board(BoardView):
             rank, _, values = entry.partition(":")
             by_rank[int(rank)] = [int(v) for v in values.split(",")] if values else []
         return [by_rank[m] for m in members]
+
+    # --- point-to-point rounds ------------------------------------------------------------
+
+    def arrive_pair(self, group: str, label: str, members: Sequence[int], op: str, sending: bool,
+                    slot: Sequence[int]) -> PairRound:
+        """Post this side of a transfer; its verdict is there already if the peer came first."""
+        while True:
+            round_ = self.store.add(f"{group}/{'sent' if sending else 'received'}", 1)
+            base = round_key(self.cell, group, round_)
+            count, slots = self.store.arrive(base + "/slots", f"{self.rank}:{','.join(map(str, slot))};",
+                                             base + "/n", len(members), unless=base + "/verdict")
+            if count:
+                break
+        verdict = self.settle(base, Verdict(slots=slots.decode())) if count == len(members) else None
+        return PairRound(self.cell, group, round_, label, tuple(members), op, verdict)
+
+    def pair_verdict(self, pair: PairRound) -> list[list[int]]:
+        """From a transfer's thread: both sides' slots once the peer came, or RoundFailed (it
+        left the cell while this rank waited, died, an interrupt or the timeout failed the
+        round). Looks every 0.2-20 ms (growing): the thread may wait a long time, as a
+        posted isend does in gloo until its receive comes."""
+        verdict, delay = pair.verdict, 0.0002
+        while verdict is None:
+            with self._transfers_lock:
+                view = self._transfers = self._transfers or BoardView(self._connect(), self.world_size)
+                if view.store.check([pair.base + "/verdict"]):
+                    verdict = Verdict.read(view.store.get(pair.base + "/verdict"))
+            if verdict is None:
+                time.sleep(delay)
+                delay = min(2 * delay, 0.02)
+        with self._transfers_lock:
+            view = self._transfers = self._transfers or BoardView(self._connect(), self.world_size)
+            if view.store.add(pair.base + "/read", 1) == 2:
+                view.store.delete_keys([pair.base + suffix for suffix in ("/slots", "/n", "/verdict", "/read")])
+        if not verdict.agreed:
+            raise RoundFailed(self._explain(verdict), verdict)
+        return self._slots(verdict.slots, pair.members)
+
+    @contextlib.contextmanager
+    def waiting_in(self, pair: PairRound, peer: int) -> Iterator[None]:
+        """While this rank blocks on a transfer: its peers and the front end see it waiting in
+        the transfer's round, a peer that leaves this cell or an interrupt fails the round (or
+        had already come), and the timeout runs. The body waits for the transfer's thread."""
+        waiting = pair.waiting(self.rank, self.cell)
+        self.post("wait", op=pair.op, group=pair.group, label=pair.label, members=list(pair.members),
+                  round=pair.round)
+        with self._lock:
+            self._waiting, interrupted_first = waiting, self.interrupted_while is not None
+        try:
+            states = self.states([peer])
+            if interrupted_first:
+                self.interrupted_while = self._waiting_for(self, waiting)
+                self.settle(pair.base, Verdict("interrupted", why=self.interrupted_while))
+            elif states[peer].gone(self.cell):
+                self.settle(pair.base, Verdict("left", (peer,), not_run(states, [peer], self.cell, awaited(waiting))))
+            yield
+        finally:
+            with self._lock:
+                self._waiting = None
+            self.post("run")
+
+    def time_out(self, pair: PairRound) -> None:
+        """A blocking wait on a transfer ran past the timeout: fail its round (unless it agreed)."""
+        why = f"timed out after {self.timeout_s:g} s {self._waiting_for(self, pair.waiting(self.rank, self.cell))}"
+        self.settle(pair.base, Verdict("timeout", why=why))
 
     # --- from other threads -------------------------------------------------------------------
 

@@ -1,34 +1,40 @@
-"""Point-to-point transfers: send, recv and their non-blocking forms.
+"""Point-to-point transfers: send, recv and their non-blocking forms, each agreed first.
 
 A transfer needs a peer that can complete it: with no process group, to a rank outside
 the world, to itself, or to a rank that is not running this cell, it is refused at once
 instead of waiting until the timeout (or worse, returning a made-up tensor).
 
-Every tensor travels after a small header (its dtype and shape). The receiver checks the
-header against the shape and dtype it asked for before it receives the data: a mismatch
-is a clear error naming what was sent, where a bare transfer of the wrong size would
-abort the receiving process inside gloo. Headers and data travel on two wire tags made
-from the user's tag (2*tag and 2*tag+1), since messages of one tag pair up with receives
-in the order both were posted.
+Like a collective, a transfer agrees before anything enters the process group: the two
+sides meet in a round of their own on the board (one per direction and tag, counted in
+order, so a send pairs with the receive it really meets), where the sender posts its
+tensor's dtype and shape and the receiver the dtype and shape it asks for. A peer that ends
+its cell without the matching call, dies, or is interrupted fails the round: the error
+names it at once, on both sides, and the process group stays healthy. A receive that asks
+for another shape or dtype fails on both sides before any data moves. Then the data travels
+with gloo's or NCCL's own send and receive.
+
+Every transfer runs on a thread of its own from the moment it is posted (isend and irecv
+return at once; send and recv wait for it), since gloo only completes a transfer that
+someone waits on, and an isend's data must flow while its rank goes on.
 """
 from __future__ import annotations
 
 import threading
-from dataclasses import dataclass, field
 
 import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError
-from .agreement import HEADER_LENGTH, MAX_DIMS, header_meta, tensor_header
-from .states import format_ranks
+from .agreement import CALLS, MAX_DIMS, header_meta, meta_slot
+from .board import PairRound, RoundFailed
+from .states import format_ranks, pair_key
 from .world import Comm
 
-MAX_TAG = (1 << 30) - 1  # the user's tag t travels as 2t and 2t+1, which must fit an int32
+MAX_TAG = (1 << 30) - 1
 
 
 def check_transfer(comm: Comm, command: str, label: str, peer: int, tag: int) -> None:
-    """A peer that can complete the transfer, and a tag that fits the wire tags."""
+    """A peer that can complete the transfer, and a tag gloo accepts."""
     if peer < 0:
         raise TclCommandError(f"invalid {label} parameter: {peer} (a rank is >= 0)", "RANK")
     if not comm.is_multi_rank:
@@ -47,112 +53,127 @@ def check_transfer(comm: Comm, command: str, label: str, peer: int, tag: int) ->
         raise TclCommandError(f"invalid tag parameter: {tag} (a tag is an integer from 0 to {MAX_TAG})", "TAG")
 
 
-def _post_send(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> list:
-    """Header and data on their way, in that order; their work objects."""
-    payload = tensor.to(comm.device).contiguous()
-    header = tensor_header(payload)
-    if header is None:
-        raise TclCommandError(f"a tensor of dtype {str(payload.dtype).removeprefix('torch.')} or of more "
-                              f"than {MAX_DIMS} dimensions cannot be sent", "VALUE")
-    return [dist.isend(header.to(comm.device), dst, tag=2 * tag), dist.isend(payload, dst, tag=2 * tag + 1)]
+class Transfer:
+    """One side of a transfer: posted on the board at once, completed on its own thread
+    (agreement, then data); `finish` gives its result to the rank that waits for it."""
 
+    def __init__(self, comm: Comm, command: str, op: str, peer: int, tag: int, tensor: torch.Tensor | None,
+                 shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float32):
+        self.comm, self.command, self.op, self.peer, self.tag = comm, command, op, peer, tag
+        src, dst = (comm.rank, peer) if op == "send" else (peer, comm.rank)
+        self.src, self.dst = src, dst
+        self.payload = None if tensor is None else tensor.to(comm.device).contiguous()
+        if self.payload is not None:
+            dtype, shape = self.payload.dtype, tuple(self.payload.shape)
+        mine = meta_slot(dtype, shape)
+        refusal = None if mine is not None else (f"a tensor of dtype {_dtype(dtype)} or of more than "
+                                                 f"{MAX_DIMS} dimensions cannot be {'sent' if op == 'send' else 'received'}")
+        slot = [1] if refusal else [0, list(CALLS).index(op), tag, *mine]
+        self.refusal = refusal
+        self.pair = comm.agreement.board.arrive_pair(
+            pair_key(src, dst, tag), f"the transfer from rank {src} to rank {dst} (tag {tag})",
+            sorted((src, dst)), command, op == "send", slot)
+        order = comm.transfer_order
+        self.previous, self.data_posted = order.get(self.pair.group), threading.Event()
+        order[self.pair.group] = self.data_posted
+        self.done = threading.Event()
+        self.received: torch.Tensor | None = None
+        self.error: BaseException | None = None
+        threading.Thread(target=self._complete, name=f"torch-{command}", daemon=True).start()
 
-class _Receive:
-    """One receive: its header is posted at once; its data once the header has arrived.
-
-    Receives from the same (src, tag) post their data in the order they were started,
-    each after the previous one's, so that the data pairs up with the header it follows.
-    """
-
-    def __init__(self, comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype):
-        self.comm, self.shape, self.src, self.tag, self.dtype = comm, tuple(shape), src, tag, dtype
-        self.header = torch.empty(HEADER_LENGTH, dtype=torch.int64, device=comm.device)
-        self.header_work = dist.irecv(self.header, src, tag=2 * tag)
-        key = (src, tag)
-        self.previous = comm.receive_order.get(key)
-        self.data_posted = threading.Event()
-        comm.receive_order[key] = self.data_posted
-
-    def complete(self) -> torch.Tensor:
-        """Wait for the header, check it, receive the data (drained if it does not match)."""
+    def _complete(self) -> None:
         try:
-            self.header_work.wait()
-            if self.previous is not None:
-                self.previous.wait()
-            sent_dtype, sent_shape = header_meta(self.header.cpu().tolist())
-            out = torch.empty(sent_shape, dtype=sent_dtype, device=self.comm.device)
-            work = dist.irecv(out, self.src, tag=2 * self.tag + 1)
+            rows = self.comm.agreement.board.pair_verdict(self.pair)
+            self._check(rows)
+            self.received = self._move_data(rows)
+        except BaseException as err:  # reported by finish(), on the thread that asks
+            self.error = err
+        finally:
+            self.data_posted.set()  # a later transfer of the same round key may go on
+            self.done.set()
+
+    def _check(self, rows: list[list[int]]) -> None:
+        """Both sides fail alike: a side that refused, or a receive of another shape or dtype."""
+        if self.refusal:
+            raise TclCommandError(self.refusal, "VALUE")
+        by_rank = dict(zip(self.pair.members, rows))
+        refused = [r for r, row in by_rank.items() if row[0]]
+        if refused:
+            raise TclCommandError(f"not run: rank {refused[0]} reported an error for {self.pair.label} "
+                                  "(see that rank's output)", "PEER")
+        (sent_dtype, sent), (asked_dtype, asked) = header_meta(by_rank[self.src][3:]), header_meta(by_rank[self.dst][3:])
+        if (sent_dtype, sent) != (asked_dtype, asked):
+            raise TclCommandError(
+                f"rank {self.src} sent a tensor of shape {_shape(sent)} {_dtype(sent_dtype)} with tag {self.tag}, "
+                f"but rank {self.dst}'s receive asked for {_shape(asked)} {_dtype(asked_dtype)}: nothing was "
+                "sent; receive with the sender's shape and dtype", "SHAPE")
+
+    def _move_data(self, rows: list[list[int]]) -> torch.Tensor | None:
+        """After the round agreed: the data, posted after the previous transfer of the same
+        direction and tag (gloo pairs messages of one tag in the order they are posted)."""
+        if self.previous is not None:
+            self.previous.wait()
+        try:
+            if self.op == "send":
+                work = dist.isend(self.payload, self.dst, tag=self.tag)
+                out = None
+            else:
+                dtype, shape = header_meta(dict(zip(self.pair.members, rows))[self.src][3:])
+                out = torch.empty(shape, dtype=dtype, device=self.comm.device)
+                work = dist.irecv(out, self.src, tag=self.tag)
         finally:
             self.data_posted.set()
         work.wait()
-        if (sent_dtype, sent_shape) != (self.dtype, self.shape):
-            raise TclCommandError(
-                f"rank {self.src} sent a tensor of shape {{{' '.join(map(str, sent_shape))}}} "
-                f"{str(sent_dtype).removeprefix('torch.')} with tag {self.tag}, but this receive asked for "
-                f"{{{' '.join(map(str, self.shape))}}} {str(self.dtype).removeprefix('torch.')}: the message "
-                "was consumed; receive with the sender's shape and dtype", "SHAPE")
         return out
+
+    def finish(self) -> torch.Tensor | None:
+        """Wait for the transfer (seen by peers as waiting in its round); its received tensor
+        (None for a send), or its error: the round's failure, or a broken process group."""
+        board = self.comm.agreement.board
+        if not self.done.is_set():
+            with board.waiting_in(self.pair, self.peer):
+                if not self.done.wait(board.timeout_s):
+                    board.time_out(self.pair)
+                    self.done.wait()
+        if isinstance(self.error, RoundFailed):
+            code = "INTERRUPTED" if self.error.verdict.failure == "interrupted" else "PEER"
+            raise TclCommandError(str(self.error), code)
+        if isinstance(self.error, TclCommandError):
+            raise self.error
+        if self.error is not None:
+            raise self.comm.agreement.broke(self.command, self.error)
+        return self.received
+
+
+def _shape(shape: tuple[int, ...]) -> str:
+    return "{" + " ".join(map(str, shape)) + "}"
+
+
+def _dtype(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def send(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> None:
     check_transfer(comm, "distributed_send", "dst", dst, tag)
-    with comm.agreement.data_phase("distributed_send"):
-        for work in _post_send(comm, tensor, dst, tag):
-            work.wait()
+    Transfer(comm, "distributed_send", "send", dst, tag, tensor).finish()
 
 
 def recv(comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype) -> torch.Tensor:
     check_transfer(comm, "distributed_recv", "src", src, tag)
-    with comm.agreement.data_phase("distributed_recv"):
-        return _Receive(comm, shape, src, tag, dtype).complete()
+    return Transfer(comm, "distributed_recv", "recv", src, tag, None, tuple(shape), dtype).finish()
 
 
-def wait(comm: Comm, transfer: "PendingTransfer") -> torch.Tensor | None:
-    """The end of an isend or irecv: the received tensor, or None for a send."""
-    with comm.agreement.data_phase("distributed_wait"):
-        return transfer.finish()
-
-
-@dataclass
-class PendingTransfer:
-    """A started isend/irecv. Gloo only marks a transfer complete once someone waits on it,
-    so a daemon thread does the waiting and `done` can be tested without blocking."""
-
-    complete: object  # () -> the received tensor, or None for a send
-    done: threading.Event = field(default_factory=threading.Event)
-    received: torch.Tensor | None = None
-    error: BaseException | None = None
-
-    def __post_init__(self) -> None:
-        threading.Thread(target=self._wait, daemon=True).start()
-
-    def _wait(self) -> None:
-        try:
-            self.received = self.complete()
-        except BaseException as err:  # reported by finish(), on the thread that asked
-            self.error = err
-        finally:
-            self.done.set()
-
-    def finish(self) -> torch.Tensor | None:
-        self.done.wait()
-        if isinstance(self.error, TclCommandError):
-            raise self.error
-        if self.error is not None:
-            raise RuntimeError(f"the transfer failed: {self.error}")
-        return self.received
-
-
-def isend(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> PendingTransfer:
+def isend(comm: Comm, tensor: torch.Tensor, dst: int, tag: int) -> Transfer:
     check_transfer(comm, "distributed_isend", "dst", dst, tag)
-    works = _post_send(comm, tensor, dst, tag)
-
-    def complete() -> None:
-        for work in works:
-            work.wait()
-    return PendingTransfer(complete)
+    return Transfer(comm, "distributed_isend", "send", dst, tag, tensor)
 
 
-def irecv(comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype) -> PendingTransfer:
+def irecv(comm: Comm, shape: tuple[int, ...], src: int, tag: int, dtype: torch.dtype) -> Transfer:
     check_transfer(comm, "distributed_irecv", "src", src, tag)
-    return PendingTransfer(_Receive(comm, shape, src, tag, dtype).complete)
+    return Transfer(comm, "distributed_irecv", "recv", src, tag, None, tuple(shape), dtype)
+
+
+def wait(comm: Comm, transfer: Transfer) -> torch.Tensor | None:
+    """The end of an isend or irecv: the received tensor, or None for a send."""
+    return transfer.finish()
+

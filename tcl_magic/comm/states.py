@@ -10,7 +10,7 @@ import json
 from dataclasses import dataclass
 from typing import Sequence
 
-PHASES = ("idle", "run", "wait", "data", "done", "dead", "stopped")
+PHASES = ("idle", "run", "wait", "data", "done", "dead")
 # how a rank's cell ended, as its peers describe it
 ENDINGS = {
     "ok": "finished the cell without calling {op}",
@@ -51,8 +51,6 @@ class RankState:
         """What this rank is doing, seen from a rank that waits for it in `cell`."""
         if self.phase == "dead":
             return f"died ({self.error})" if self.error else "died"
-        if self.phase == "stopped":
-            return "is stopped (its process does not run: SIGSTOP?)"
         if self.cell != cell or self.phase == "idle":
             return "has not started the cell"
         if self.phase == "done":
@@ -66,6 +64,19 @@ class RankState:
     def gone(self, cell: str) -> bool:
         """Left `cell` for good (or died): it will join no more rounds of it."""
         return self.phase == "dead" or (self.phase == "done" and self.cell == cell)
+
+
+def pair_key(src: int, dst: int, tag: int) -> str:
+    """The board key of the transfers from src to dst with this tag."""
+    return f"p{src}>{dst}.{tag}"
+
+
+def awaited(state: RankState) -> str:
+    """The call a waiting rank waits for: its own, from the members of a collective; the
+    other side's, from the peer of a transfer."""
+    if ">" in state.group:  # a transfer's key: pair_key
+        return "distributed_send" if state.op.endswith("recv") else "distributed_recv"
+    return state.op
 
 
 def format_ranks(ranks: Sequence[int]) -> str:

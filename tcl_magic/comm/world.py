@@ -55,8 +55,8 @@ class Comm:
         self.store_address: tuple[str, int] | None = None  # the store of a world made here
         self._group_serials = itertools.count(1)
         self.agreement = Agreement(self)
-        # (src, tag) -> set once the latest receive from there has posted its data (see p2p)
-        self.receive_order: dict[tuple[int, int], object] = {}
+        # a transfer's round key -> set once the latest transfer of that key posted its data (p2p)
+        self.transfer_order: dict[str, object] = {}
 
     # --- the world ----------------------------------------------------------------------
 

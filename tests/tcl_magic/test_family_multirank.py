@@ -229,15 +229,15 @@ def test_groups_can_be_destroyed_and_created_again(cluster):
     assert got[2:] == [f"{err1}|{err2}|"] * (n - 2)
 
 
-def test_a_receive_of_the_wrong_shape_is_an_error_and_the_rank_lives_on(cluster):
+def test_a_receive_of_the_wrong_shape_fails_on_both_sides_before_any_data_moves(cluster):
     got = values(cluster, """
         set r [torch::get_rank]
         if {$r == 0} {
-            torch::distributed_send [torch::ones {4}] 1 3
+            catch {torch::distributed_send [torch::ones {4}] 1 3} e1
             set h [torch::distributed_isend [torch::ones {2 2} int32] 1 4]
-            torch::distributed_wait $h
+            catch {torch::distributed_wait $h} e2
             torch::distributed_send [torch::full {2} 7.0] 1 5
-            return sent
+            return "$e1|$e2|sent"
         } elseif {$r == 1} {
             catch {torch::distributed_recv {3} 0 3} e1
             set h [torch::distributed_irecv {2 2} 0 4]
@@ -246,12 +246,22 @@ def test_a_receive_of_the_wrong_shape_is_an_error_and_the_rank_lives_on(cluster)
             return "$e1|$e2|[torch::tensor_to_list $ok]"
         }
         return idle""")
-    assert got[0] == "sent"
-    assert got[1] == (
-        "rank 0 sent a tensor of shape {4} float32 with tag 3, but this receive asked for {3} float32: the message "
-        "was consumed; receive with the sender's shape and dtype|"
-        "rank 0 sent a tensor of shape {2 2} int32 with tag 4, but this receive asked for {2 2} float32: the "
-        "message was consumed; receive with the sender's shape and dtype|7.0 7.0")
+    errors = ("rank 0 sent a tensor of shape {4} float32 with tag 3, but rank 1's receive asked for {3} float32: "
+              "nothing was sent; receive with the sender's shape and dtype|"
+              "rank 0 sent a tensor of shape {2 2} int32 with tag 4, but rank 1's receive asked for {2 2} float32: "
+              "nothing was sent; receive with the sender's shape and dtype|")
+    assert got[:2] == [errors + "sent", errors + "7.0 7.0"]
+
+
+def test_an_unmatched_receive_is_named_at_once_on_both_sides_and_the_group_stays_healthy(cluster):
+    results = on_all(cluster, """
+        if {[torch::get_rank] == 1} {torch::distributed_recv {4} 0}
+        if {[torch::get_rank] == 0} {after 200}
+        return done""")
+    assert results[1].error.message == "not run: rank 0 finished the cell without calling distributed_send"
+    assert [r.result for r in results if r.rank != 1] == ["done"] * (cluster.world_size - 1)
+    assert values(cluster, "torch::tensor_to_list [torch::distributed_all_reduce [torch::ones {1}] sum]") == \
+        [f"{float(cluster.world_size)}"] * cluster.world_size
 
 
 def test_receives_from_one_source_and_tag_pair_up_with_messages_in_order(cluster):
