@@ -34,6 +34,9 @@ SCENARIOS = {
                                         "[torch::ones {2}] 0",
     "different orders (a deadlock)": "if {[torch::get_rank] == 3} {torch::distributed_all_reduce [torch::ones {2}] "
                                      "sum pair}; torch::distributed_barrier",
+    "unmatched recv (rank 0 never sends)": "if {[torch::get_rank] == 1} {torch::distributed_recv {4} 0}",
+    "crossing blocking sends (ranks 0 and 1)": "set r [torch::get_rank]; if {$r < 2} {torch::distributed_send "
+                                               "[torch::ones {2}] [expr {1 - $r}]}",
 }
 SPIN = "if {[torch::get_rank] == 3} {while 1 {incr i}} else {torch::distributed_barrier}"
 CHECK = "torch::tensor_to_list [torch::distributed_all_reduce [torch::ones {1}] sum]"

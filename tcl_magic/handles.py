@@ -24,8 +24,9 @@ HANDLE_NAME = re.compile(r"\b(?:(?:tensor|%s)\d+|(?:isend|irecv)_handle_\w+)\b" 
 """Every handle name (what a sweep looks for in Tcl values)."""
 SWEEP_BYTES = 64 << 20
 """Bytes of tensors made since the last sweep that make one due in the middle of an
-evaluation, unless more survived the last sweep (then that many): memory inside a loop
-stays near twice what the script can reach, plus this."""
+evaluation: memory inside a loop stays near what the script can reach, plus this and one
+iteration's tensors. (A sweep's cost grows with the Tcl values it reads, not with bytes, so
+the budget need not grow with what survives.)"""
 SWEEP_COUNT = 1000
 """Tensors made since the last sweep that make one due, unless twice as many survived it
 (then that many): a sweep reads every value, so it waits for enough to free."""
@@ -100,7 +101,7 @@ class HandleRegistry:
         self._settled = Settled()
         self._unsettled: list[int] = []  # first numbers of the runs worth a boundary, oldest first
         self._bytes_made = 0  # by every tensor made so far
-        self._after_sweep = (0, 0, 0, 0)  # made, bytes made, live count and live bytes right after it
+        self._after_sweep = (0, 0, 0)  # made, bytes made and live count right after it
         self._start_run()
 
     def _start_run(self) -> None:
@@ -137,8 +138,8 @@ class HandleRegistry:
         return self._sweep_due()
 
     def _sweep_due(self) -> bool:
-        made, bytes_made, count, live_bytes = self._after_sweep
-        return (self._bytes_made - bytes_made > max(self.sweep_bytes, live_bytes)
+        made, bytes_made, count = self._after_sweep
+        return (self._bytes_made - bytes_made > self.sweep_bytes
                 or self.made - made > max(self.sweep_count, 2 * count))
 
     def keep_only(self, reachable: set[str], settled_only: bool = False) -> int:
@@ -158,8 +159,7 @@ class HandleRegistry:
             for name in [name for name in self._objects if name not in reachable]:
                 del self._objects[name]
             self._forget_runs()
-        live_bytes = sum(map(nbytes, self._tensors.values()))
-        self._after_sweep = (self.made, self._bytes_made, len(self._tensors), live_bytes)
+        self._after_sweep = (self.made, self._bytes_made, len(self._tensors))
         return len(dropped)
 
     def _forget_runs(self) -> None:
