@@ -87,6 +87,7 @@ class RankCluster:
         self._placements: list[RankPlacement] = []
         self._pids: set[int] = set()
         self._engine_pids: dict[int, int] = {}  # engine id -> pid, for engines on this host
+        self._views: dict[int, object] = {}  # engine id -> its DirectView
         self._store = None
         self._store_addr: tuple[str, int] | None = None
         if getattr(self, "_shared_store", None) is not None:
@@ -392,7 +393,7 @@ class RankCluster:
         """Send fn to the engines (keys of the result: ranks or engine ids)."""
         try:
             calls = {
-                key: self._client[engine].apply_async(rank_setup.call_captured, fn, args, kwargs)
+                key: self._view(engine).apply_async(rank_setup.call_captured, fn, args, kwargs)
                 for key, engine in engine_of.items()
             }
         except IndexError as exc:  # ipyparallel: "No such engine"
@@ -406,6 +407,12 @@ class RankCluster:
                 f"arguments must be picklable (module-level functions are)."
             ) from exc
         return PendingRun(calls, name)
+
+    def _view(self, engine: int):
+        """The engine's ipyparallel view, made once (making one costs more than a call)."""
+        if engine not in self._views:
+            self._views[engine] = self._client[engine]
+        return self._views[engine]
 
     def _require_running(self) -> None:
         if not self.is_running:

@@ -45,12 +45,13 @@ unset ::torch::_chan
 catch {rename ::exit {}}
 proc ::torch::_impl::values {} {
     # every value a handle can live in, as one text: variables of every namespace (arrays
-    # too), and the locals of every running proc
+    # too; not Tcl's own ::tcl and ::oo), and the locals of every running proc
     set found {}
     set namespaces {::}
     while {[llength $namespaces]} {
         set ns [lindex $namespaces end]
-        set namespaces [lreplace $namespaces end end {*}[namespace children $ns]]
+        set namespaces [lreplace $namespaces end end {*}[lsearch -all -inline -not -regexp \
+            [namespace children $ns] {^::(tcl|oo)(::|$)}]]
         foreach name [info vars [string trimright $ns :]::*] {
             if {$name in {::errorInfo ::errorCode ::env ::torch::_impl::loops}} continue
             if {[array exists $name]} {
@@ -70,6 +71,16 @@ proc ::torch::_impl::values {} {
         }
     }
     join $found \n
+}
+proc ::torch::_impl::tensor_vars {} {
+    # name and value of every global scalar whose value may be a tensor handle
+    set found {}
+    foreach name [info vars ::*] {
+        if {![array exists $name] && [info exists $name] && [string match tensor* [set $name]]} {
+            lappend found [string range $name 2 end] [set $name]
+        }
+    }
+    return $found
 }
 proc ::torch::_impl::held {value} {
     foreach name [info vars ::*] {
@@ -352,14 +363,12 @@ class TclSession:
 
     def tensor_summaries(self) -> list[TensorSummary]:
         """Global Tcl variables whose value is a live tensor handle, for per-rank tables."""
+        found = self.tcl.splitlist(self.tcl.call("::torch::_impl::tensor_vars"))
         summaries = []
-        for name in sorted(self.tcl.splitlist(self.tcl.eval("info vars ::*"))):
-            if self.tcl.call("array", "exists", name):
-                continue
-            variable, handle = name.removeprefix("::"), str(self.tcl.getvar(name))
-            if self.handles.has(handle):
-                t = self.handles.get(handle)
-                summaries.append(TensorSummary(variable, handle, tuple(t.shape), convert.dtype_to_tcl(t.dtype),
+        for variable, handle in sorted(zip(found[::2], found[1::2])):
+            t = self.handles.find(str(handle))
+            if t is not None:
+                summaries.append(TensorSummary(str(variable), str(handle), tuple(t.shape), convert.dtype_to_tcl(t.dtype),
                                                str(t.device), t.numel() * t.element_size()))
         return summaries
 
