@@ -23,7 +23,8 @@ STATUS_AFTER_S = 5.0
 """A script still running after this long shows, on stderr, what each rank is doing."""
 
 
-def build_parser() -> argparse.ArgumentParser:
+def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
+    """The command's parser and its `run` subcommand's."""
     parser = argparse.ArgumentParser(prog="torchtcl", description=__doc__.split("\n")[0])
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run a Tcl script on one or more ranks")
@@ -41,14 +42,31 @@ def build_parser() -> argparse.ArgumentParser:
                           "engines, else chosen; see the README's multi-host section)")
     run.add_argument("--timeout", type=float, default=60.0,
                      help="collective timeout in seconds (default 60)")
-    run.add_argument("args", nargs="*", help="arguments given to the script as $argv (after --)")
-    return parser
+    run.add_argument("args", nargs="*", help="arguments given to the script as $argv (all after --, "
+                                              "even those that look like options)")
+    return parser, run
+
+
+def parse_arguments(argv: Sequence[str] | None) -> argparse.Namespace:
+    """Options and script arguments in any order (`run x.tcl -n 2 a b`, `run -n 2 x.tcl -- a
+    b`); a mistake shows the `run` usage."""
+    parser, run = build_parsers()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if argv[:1] != ["run"]:
+        return parser.parse_args(argv)  # --help, or a command missing or unknown
+    words, script_args = argv[1:], []
+    if "--" in words:
+        split = words.index("--")
+        words, script_args = words[:split], words[split + 1:]
+    options = run.parse_intermixed_args(words)
+    options.command, options.args = "run", options.args + script_args
+    return options
 
 
 def main(argv: Sequence[str] | None = None, exit_at_once: bool = False) -> int:
     """Run the command; with exit_at_once, a script run on ranks ends the process as soon
     as its report is out (see entry_point)."""
-    options = build_parser().parse_args(argv)
+    options = parse_arguments(argv)
     path = Path(options.script)
     try:
         source = path.read_text(encoding="utf-8")
@@ -185,7 +203,7 @@ def _report(results: list) -> int:
         print(line, file=sys.stderr)
     failed = display.failed_ranks(results)
     if failed:
-        print(f"torchtcl: failed on {display.rank_label(failed)}", file=sys.stderr)
+        print(f"torchtcl: failed on {display.rank_words(failed)}", file=sys.stderr)
         return max([r.exit_code or 1 for r in results if not r.ok])
     return 0
 

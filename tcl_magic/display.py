@@ -18,8 +18,6 @@ from .results import CellResult, TensorSummary
 K = TypeVar("K", bound=Hashable)
 
 
-rank_label = rank_words
-
 
 def group_by(results: Sequence[CellResult], key: Callable[[CellResult], K]) -> list[tuple[list[int], K]]:
     """Ranks that produced the same key, in order of their lowest rank."""
@@ -39,7 +37,7 @@ def output_lines(results: Sequence[CellResult]) -> list[tuple[str, str]]:
     """(stream, line) pairs: each distinct output once, labelled with its ranks."""
     lines = []
     for ranks, output in group_by(results, lambda r: tuple(r.output)):
-        label = rank_label(ranks)
+        label = rank_words(ranks)
         for stream, text in output:
             lines += [(stream, line) for line in labelled_lines(label, text)]
     return lines
@@ -49,7 +47,7 @@ def grouped_lines(results: Sequence[CellResult], text: Callable[[CellResult], st
     """Each distinct text once (none if empty), every line labelled with the ranks that made it."""
     lines = []
     for ranks, value in group_by(results, text):
-        lines += labelled_lines(rank_label(ranks), value)
+        lines += labelled_lines(rank_words(ranks), value)
     return lines
 
 

@@ -85,12 +85,12 @@ def parse_ranks(text: str, world_size: int) -> list[int]:
     return sorted(ranks)
 
 
-def _names(groups: list[str] | None) -> list[str]:
-    """-i a,b -i c -> [a, b, c]."""
+def _names(groups: list[str] | None, option: str) -> list[str]:
+    """-i a,b -i c -> [a, b, c]; `option` names the option in the message of a bad name."""
     names = [n.strip() for group in groups or [] for n in group.split(",") if n.strip()]
     for name in names:
         if not name.isidentifier():
-            raise UsageError(f"{name!r} is not a variable name; -i/-o take names like x or x,y")
+            raise UsageError(f"{name!r} is not a variable name; {option} takes names like x or x,y")
     return names
 
 
@@ -160,8 +160,8 @@ class TorchTclMagics(Magics):
         for option, value in (("--timeout", args.timeout), ("--stream-after", args.stream_after)):
             if value is not None and not (math.isfinite(value) and value >= (0 if option == "--stream-after" else 1e-3)):
                 raise UsageError(f"{option} {value} is not a number of seconds; give e.g. {option} 30")
-        inputs = self._inputs(_names(args.input))
-        outputs = _names(args.output)
+        inputs = self._inputs(_names(args.input, "-i"))
+        outputs = _names(args.output, "-o")
         if self.cluster is None or args.local:
             if args.ranks:
                 raise UsageError("--ranks needs a cluster; start one with %torchtcl cluster start -n 4")
@@ -210,6 +210,8 @@ class TorchTclMagics(Magics):
         except RankFailure as failure:
             messages = sorted({e.message for e in failure.failures.values()})
             raise UsageError("\n".join(messages)) from None
+        except LaunchError as err:  # an engine that is gone: the next cell heals the cluster
+            raise UsageError(f"{err}\nRun a cell to replace dead engines, or %torchtcl cluster restart") from None
 
     def _bring_back(self, names: list[str], where: str, ranks: list[int]) -> None:
         if where == "kernel":
@@ -234,7 +236,7 @@ class TorchTclMagics(Magics):
             return
         from . import widgets  # ipywidgets only when a table is drawn
         everything = display.tensor_table(results, labels=labels)
-        chosen = None if args.show == "all" else changed if args.show is None else _names([args.show])
+        chosen = None if args.show == "all" else changed if args.show is None else _names([args.show], "--show")
         table = everything if chosen is None else display.tensor_table(results, chosen, labels)
         widgets.show_tensors(table, display.find_scatters(table, everything) if where == "cluster" else [])
 
@@ -253,7 +255,7 @@ class TorchTclMagics(Magics):
         failed = [r for r in results if not r.ok]
         if not failed:
             return
-        on = "" if where == "kernel" else f" on {display.rank_label([r.rank for r in failed])}"
+        on = "" if where == "kernel" else f" on {display.rank_words([r.rank for r in failed])}"
         errors = [r for r in failed if r.error is not None]
         # the first failure is the root cause: errors that only report another rank's come last
         messages = sorted({r.error.message for r in errors}, key=lambda m: (_is_consequence(m, errors), m))
@@ -316,7 +318,7 @@ class TorchTclMagics(Magics):
         self._session = None
         self._seen.clear()
         if self.cluster is not None:
-            self.cluster.run(remote.reset_session)
+            self._on_ranks(remote.reset_session)
         print("fresh Tcl sessions" + (f" on {self.cluster.world_size} ranks" if self.cluster else " in the kernel"))
 
     def attach(self, cluster: RankCluster | None) -> None:

@@ -248,7 +248,8 @@ class CommandSpec:
     def _flag_of(self, word: str) -> Param | None:
         return self._flags.get(snake_case(word[1:]))
 
-    def _named(self, args: Sequence[str], given: Mapping[str, Any] = {}) -> dict[str, tuple[str, str]]:
+    def _named(self, args: Sequence[str], given: Mapping[str, Any] | None = None) -> dict[str, tuple[str, str]]:
+        given = given or {}
         raw: dict[str, tuple[str, str]] = {}
         for i in range(0, len(args), 2):
             flag = args[i]

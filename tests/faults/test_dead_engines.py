@@ -54,3 +54,15 @@ def test_an_engine_killed_while_the_others_wait_is_named_and_their_output_kept(c
     assert [f"[rank {r}] before {r}" for r in (0, 2, 3)] == captured.out.splitlines()[:3]
     assert "[cluster] rank 1 died" in captured.err
     assert_collectives_work(cell)
+
+
+def test_reset_with_a_dead_engine_says_so_without_a_traceback_and_the_next_cell_heals(ip, cell, on_faults):
+    from IPython.core.error import UsageError
+
+    kill_rank(on_faults, 1)
+    while 1 not in on_faults.dead_ranks():
+        time.sleep(0.01)
+    with pytest.raises(UsageError) as failure:
+        ip.run_line_magic("torchtcl", "reset")
+    assert "Traceback" not in str(failure.value)
+    assert_collectives_work(cell)

@@ -139,3 +139,24 @@ def test_an_error_on_one_rank_names_it_and_fails(tmp_path):
     assert done.stdout.splitlines() == ["[ranks 0,1] start"]
     assert "[rank 1] error: rank one is unhappy" in done.stderr.splitlines()
     assert done.stderr.splitlines()[-1] == "torchtcl: failed on rank 1"
+
+
+@pytest.mark.parametrize("words", [
+    ["{script}", "-n", "1", "--", "a", "-b"],
+    ["{script}", "-n", "1", "a", "--", "-b"],
+    ["-n", "1", "{script}", "--", "a", "-b"],
+    ["{script}", "a", "--", "-b"],
+    ["{script}", "--timeout", "5", "a", "--", "-b"],
+])
+def test_every_documented_order_of_options_and_script_arguments_works(tmp_path, words):
+    script = write(tmp_path, 'puts "$argc $argv"')
+    done = torchtcl("run", *[str(script) if w == "{script}" else w for w in words])
+    assert done.returncode == 0, done.stderr
+    assert done.stdout == "2 a -b\n"
+
+
+def test_a_usage_mistake_shows_the_run_usage(tmp_path):
+    done = torchtcl("run", write(tmp_path, "puts hi"), "-n", "x")
+    assert done.returncode == 2
+    assert done.stderr.startswith("usage: torchtcl run ")
+    assert done.stderr.splitlines()[-1] == "torchtcl run: error: argument -n/--ranks: invalid int value: 'x'"
