@@ -121,6 +121,48 @@ def scatter_peak_memory(elements: int, src: int = 0) -> dict:
             "source": elements * 4 if rank == src else 0}
 
 
+def scatter_loop_peaks(elements: int, iterations: int) -> dict:
+    """Peak resident bytes above the start of a loop of scatters reassigning `chunk` (rank 0
+    scatters `elements` float32): a Tcl `for` loop in one evaluation (and the most bytes of
+    live tensors in it), then the same Python loop of `dist.scatter` into a new chunk; and the
+    bytes the loop can reach."""
+    session = rank_session()
+    rank, world = dist.get_rank(), dist.get_world_size()
+    data = torch.rand(elements)
+    session.set_variable("data", data)
+    gc.collect()
+    dist.barrier()
+    with _PeakRss() as tcl:
+        error, live = live_tensor_bytes_during(f"for {{set i 0}} {{$i < {iterations}}} {{incr i}} "
+                                               "{set chunk [torch::distributed_scatter $data 0]; probe}; unset chunk")
+    if error is not None:
+        raise RuntimeError(error)
+    session.eval("unset data")
+    gc.collect()
+    chunks = list(data.tensor_split(world))
+    dist.barrier()
+    with _PeakRss() as python:
+        for _ in range(iterations):
+            chunk = torch.empty(chunks[rank].shape)
+            dist.scatter(chunk, chunks if rank == 0 else None, src=0)
+    del chunk
+    return {"rank": rank, "tcl": tcl.peak - tcl.baseline, "python": python.peak - python.baseline,
+            "live": live, "reachable": (elements + len(chunks[rank])) * 4}
+
+
+def live_tensor_bytes_during(source: str) -> tuple[str | None, int]:
+    """The cell's error (None) and the most tensor bytes alive at any `probe` command the
+    source runs: what a loop keeps, counted by the rank's own handles."""
+    session = rank_session()
+    peaks = [0]
+    session.tcl.createcommand("probe", lambda: peaks.append(sum(t.nbytes for _, t in session.handles.tensors())))
+    try:
+        result = session.eval(source)
+    finally:
+        session.tcl.tk.deletecommand("probe")
+    return (result.error.message if result.error else None), max(peaks)
+
+
 def training_times(width: int, steps: int, repeats: int, parallel: bool) -> dict:
     """Seconds per repeat of `steps` training steps, torch:: and Python, interleaved."""
     session = rank_session() if parallel else TclSession()

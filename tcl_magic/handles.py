@@ -22,7 +22,7 @@ OBJECT_KINDS = ("linear", "sequential", "relu", "sigmoid", "tanh", "ddp", "optim
 """The prefixes of the other handles: modules (named after their kind) and optimizers."""
 HANDLE_NAME = re.compile(r"\b(?:(?:tensor|%s)\d+|(?:isend|irecv)_handle_\w+)\b" % "|".join(OBJECT_KINDS))
 """Every handle name (what a sweep looks for in Tcl values)."""
-SWEEP_BYTES = 64 << 20
+SWEEP_BYTES = 16 << 20
 """Bytes of tensors made since the last sweep that make one due in the middle of an
 evaluation: memory inside a loop stays near what the script can reach, plus this and one
 iteration's tensors. (A sweep's cost grows with the Tcl values it reads, not with bytes, so
