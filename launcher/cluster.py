@@ -87,7 +87,7 @@ class RankCluster:
         self._placements: list[RankPlacement] = []
         self._pids: set[int] = set()
         self._engine_pids: dict[int, int] = {}  # engine id -> pid, for engines on this host
-        self._views: dict[int, object] = {}  # engine id -> its DirectView
+        self._views: dict[tuple[int, ...], object] = {}  # engine ids -> their DirectView
         self._store = None
         self._store_addr: tuple[str, int] | None = None
         if getattr(self, "_shared_store", None) is not None:
@@ -392,10 +392,8 @@ class RankCluster:
                 kwargs: dict, name: str) -> PendingRun:
         """Send fn to the engines (keys of the result: ranks or engine ids)."""
         try:
-            calls = {
-                key: self._view(engine).apply_async(rank_setup.call_captured, fn, args, kwargs)
-                for key, engine in engine_of.items()
-            }
+            calls = dict(zip(engine_of, ipp_processes.apply_on_each(
+                self._view(list(engine_of.values())), rank_setup.call_captured, fn, args, kwargs)))
         except IndexError as exc:  # ipyparallel: "No such engine"
             raise LaunchError(
                 f"could not send {name} to the ranks: an engine is gone ({exc}); heal() "
@@ -408,11 +406,12 @@ class RankCluster:
             ) from exc
         return PendingRun(calls, name)
 
-    def _view(self, engine: int):
-        """The engine's ipyparallel view, made once (making one costs more than a call)."""
-        if engine not in self._views:
-            self._views[engine] = self._client[engine]
-        return self._views[engine]
+    def _view(self, engines: list[int]):
+        """The ipyparallel view of these engines, made once (making one costs more than a call)."""
+        key = tuple(engines)
+        if key not in self._views:
+            self._views[key] = self._client[key[0] if len(key) == 1 else list(key)]  # one: its results unwrapped
+        return self._views[key]
 
     def _require_running(self) -> None:
         if not self.is_running:
