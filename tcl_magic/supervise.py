@@ -20,7 +20,8 @@ import psutil
 from launcher import LaunchError, RankCluster, RankError, RankFailure
 
 from . import display, remote
-from .comm.board import BoardView, Verdict
+from .comm.board import BoardView
+from .comm.rounds import Verdict
 from .comm.states import rank_words
 from .results import CellResult, TclErrorInfo
 

@@ -25,7 +25,9 @@ from typing import TYPE_CHECKING, Iterator, Sequence
 import torch
 
 from ..errors import TclCommandError, first_line
-from .board import Board, RoundFailed, connect_store
+from .board import Board
+from .rounds import RoundFailed
+from .stores import connect_store
 from .states import format_ranks
 
 if TYPE_CHECKING:

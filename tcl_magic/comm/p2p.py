@@ -26,7 +26,7 @@ import torch.distributed as dist
 
 from ..errors import TclCommandError
 from .agreement import CALLS, MAX_DIMS, header_meta, meta_slot
-from .board import RoundFailed
+from .rounds import RoundFailed
 from .states import format_ranks, pair_key
 from .world import Comm
 

@@ -20,7 +20,7 @@ import torch.distributed as dist
 
 from ..errors import TclCommandError, first_line
 from .agreement import Agreement, Call
-from .board import connect_store
+from .stores import connect_store
 from .states import format_ranks
 
 

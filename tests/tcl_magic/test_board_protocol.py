@@ -10,7 +10,8 @@ import pytest
 import torch.distributed as dist
 
 from launcher.shared_store import SharedStore
-from tcl_magic.comm.board import Board, BoardView, RoundFailed, Verdict
+from tcl_magic.comm.board import Board, BoardView
+from tcl_magic.comm.rounds import RoundFailed, Verdict
 
 WORLD = 4
 PAIR = (1, 2)  # a second group, meeting in some rounds only
