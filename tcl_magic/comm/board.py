@@ -85,12 +85,32 @@ class BoardView:
         """Fail every round someone waits in that needs `gone_rank`, which will never arrive
         there: in `cell`, which it left (a peer may already wait in its next cell), or in
         any cell (it died). With a `cause` (a deadlock, interrupt or timeout that made it
-        leave), that failure is every such round's too: the first cause, not its echo."""
+        leave), that failure is every such round's too: the first cause, not its echo; a
+        rank that an interrupt stopped fails them as interrupted (it reached every rank)."""
         states = self.states()
         for state in states.values():
             if state.phase == "wait" and gone_rank in state.members and cell in (None, state.cell):
-                why = not_run(states, [gone_rank], state.cell, awaited(state))
-                self.fail_round(state.cell, state.group, state.round, cause or Verdict(failure, (gone_rank,), why))
+                if cause is None and failure == "interrupted":
+                    verdict = Verdict(failure, why=self.waiting_for(state, at_interrupt=True))
+                else:
+                    verdict = cause or Verdict(failure, (gone_rank,), not_run(states, [gone_rank], state.cell,
+                                                                              awaited(state)))
+                self.fail_round(state.cell, state.group, state.round, verdict)
+
+    def waiting_for(self, waiting: RankState, at_interrupt: bool = False) -> str:
+        """'waiting in distributed_barrier of the world (ranks 0-3) for rank 3 (running Tcl)'.
+        Who arrived is read from the round's slots, which stay when a member leaves the
+        round; at an interrupt, which reaches every rank at once, a peer that the same
+        interrupt already stopped was running Tcl when it came."""
+        base = round_key(waiting.cell, waiting.group, waiting.round)
+        arrived = {int(entry.partition(":")[0]) for entry in self.store.get(base + "/slots").decode().split(";") if entry}
+        absent = [m for m in waiting.members if m not in arrived]
+        states = self.states(absent) if absent else {}
+        if at_interrupt:
+            states = {r: RankState(r, waiting.cell, "run") if s.phase == "done" and s.end == "interrupted"
+                      and s.cell == waiting.cell else s for r, s in states.items()}
+        phrases = describe(states, absent, waiting.cell, awaited(waiting), aside=True)
+        return f"waiting in {waiting.op} of {waiting.label}" + (f" for {'; '.join(phrases)}" if phrases else "")
 
     def mark_dead(self, rank: int, why: str) -> None:
         """A rank whose process ended: its peers stop waiting for it at once."""
@@ -169,7 +189,7 @@ class Board(BoardView):
         if self.interrupted_while is not None:
             end = "interrupted"
         self.post("done", end=end, error=error[:500])
-        self.release(self.rank, self.cell, cause=self._cause)
+        self.release(self.rank, self.cell, "interrupted" if end == "interrupted" else "left", self._cause)
 
     # --- the agreement round ---------------------------------------------------------------
 
@@ -230,36 +250,20 @@ class Board(BoardView):
         """The verdict once set; a failure this rank sets when it was interrupted as it
         began to wait, or when its timeout runs out."""
         if interrupted_first:
-            doing = self._waiting_for(self, waiting)
+            doing = self.waiting_for(waiting)
             with self._lock:  # so this rank's own report says so too, not "running Tcl"
                 self.interrupted_while = doing
             return self.settle(base, Verdict("interrupted", why=doing))
         try:
             return Verdict.read(self.store.get(base + "/verdict"))
         except dist.DistStoreError:
-            why = f"timed out after {self.timeout_s:g} s {self._waiting_for(self, waiting)}"
+            why = f"timed out after {self.timeout_s:g} s {self.waiting_for(waiting)}"
             return self.settle(base, Verdict("timeout", why=why))
 
     @staticmethod
     def _explain(verdict: Verdict) -> str:
         """The failed round's first cause, as every member words it."""
         return f"interrupted while {verdict.why}" if verdict.failure == "interrupted" else verdict.why
-
-    @staticmethod
-    def _waiting_for(view: BoardView, waiting: RankState, at_interrupt: bool = False) -> str:
-        """'waiting in distributed_barrier of the world (ranks 0-3) for rank 3 (running Tcl)'.
-        Who arrived is read from the round's slots, which stay when a member leaves the
-        round; at an interrupt, which reaches every rank at once, a peer that the same
-        interrupt already stopped was running Tcl when it came."""
-        base = round_key(waiting.cell, waiting.group, waiting.round)
-        arrived = {int(entry.partition(":")[0]) for entry in view.store.get(base + "/slots").decode().split(";") if entry}
-        absent = [m for m in waiting.members if m not in arrived]
-        states = view.states(absent) if absent else {}
-        if at_interrupt:
-            states = {r: RankState(r, waiting.cell, "run") if s.phase == "done" and s.end == "interrupted"
-                      and s.cell == waiting.cell else s for r, s in states.items()}
-        phrases = describe(states, absent, waiting.cell, awaited(waiting), aside=True)
-        return f"waiting in {waiting.op} of {waiting.label}" + (f" for {'; '.join(phrases)}" if phrases else "")
 
     @staticmethod
     def _slots(raw: str, members: Sequence[int]) -> list[list[int]]:
@@ -319,7 +323,7 @@ class Board(BoardView):
         try:
             states = self.states([peer])
             if interrupted_first:
-                self.interrupted_while = self._waiting_for(self, waiting)
+                self.interrupted_while = self.waiting_for(waiting)
                 self.settle(pair.base, Verdict("interrupted", why=self.interrupted_while))
             elif states[peer].gone(self.cell):
                 self.settle(pair.base, Verdict("left", (peer,), not_run(states, [peer], self.cell, awaited(waiting))))
@@ -331,7 +335,7 @@ class Board(BoardView):
 
     def time_out(self, pair: PairRound) -> None:
         """A blocking wait on a transfer ran past the timeout: fail its round (unless it agreed)."""
-        why = f"timed out after {self.timeout_s:g} s {self._waiting_for(self, pair.waiting(self.rank, self.cell))}"
+        why = f"timed out after {self.timeout_s:g} s {self.waiting_for(pair.waiting(self.rank, self.cell))}"
         self.settle(pair.base, Verdict("timeout", why=why))
 
     # --- from other threads -------------------------------------------------------------------
@@ -347,6 +351,6 @@ class Board(BoardView):
                 return
         if self._side is None:
             self._side = BoardView(self._connect(), self.world_size)
-        self.interrupted_while = self._waiting_for(self._side, waiting, at_interrupt=True)
+        self.interrupted_while = self._side.waiting_for(waiting, at_interrupt=True)
         self._side.fail_round(waiting.cell, waiting.group, waiting.round,
                               Verdict("interrupted", why=self.interrupted_while))
