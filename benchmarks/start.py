@@ -30,7 +30,8 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 from launcher import LaunchConfig, RankCluster  # noqa: E402
-from tcl_magic import ENGINE_PRELOAD, remote  # noqa: E402
+from tcl_magic import remote  # noqa: E402
+from tcl_magic.preload import ENGINE_PRELOAD  # noqa: E402
 
 DEMO = ROOT / "examples" / "scatter_demo.tcl"
 

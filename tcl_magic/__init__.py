@@ -1,9 +1,6 @@
 """tcl-magic: Tcl on real torch.distributed ranks, from Jupyter or the command line."""
 from .results import CellResult, TclErrorInfo, TensorSummary
 
-ENGINE_PRELOAD = ("tcl_magic.warm",)
-"""What local engines import before they are forked (LaunchConfig.preload)."""
-
 __all__ = ["TclSession", "CellResult", "TclErrorInfo", "TensorSummary", "load_ipython_extension"]
 
 

@@ -86,7 +86,7 @@ def main(argv: Sequence[str] | None = None, exit_at_once: bool = False) -> int:
         return _run_here(source, str(path), script_args)
     from launcher import LaunchConfig, LaunchError, RankCluster
 
-    from . import ENGINE_PRELOAD
+    from .preload import ENGINE_PRELOAD
 
     ranks = options.ranks if options.ranks is not None or options.hosts else 1
     try:

@@ -84,7 +84,7 @@ def inspect(text: str, cursor: int) -> str | None:
     match = _COMMAND_NAME.fullmatch((before + after).removeprefix("::"))
     if match is None:
         return None
-    return reference.describe(match.group(1))
+    return reference.describe(match.group(1), ALL)
 
 
 def install(shell: Any, tensor_variables: Callable[[], Iterable[str]]) -> None:

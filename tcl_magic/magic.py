@@ -19,10 +19,11 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from launcher import LaunchConfig, LaunchError, RankCluster, RankFailure
 
-from . import ENGINE_PRELOAD, convert, display, remote
+from . import convert, display, remote
 from .comm import format_ranks
 from .results import CellResult
 from .session import TclSession
+from .preload import ENGINE_PRELOAD
 from .supervise import CellAbandoned, CellSupervisor
 
 CLUSTER_VERBS = ("start", "status", "restart", "stop")

@@ -192,7 +192,8 @@ class TclSession:
         self.handles.on_due = lambda first: self.tcl.setvar("::torch::_impl::due", first)
         self.tcl.eval(_SETUP)
         self.tcl.eval(_loop_procs())
-        for spec in commands.ALL:
+        self.command_specs = commands.ALL  # what torch::help lists
+        for spec in self.command_specs:
             self._install(spec)
         self.tcl.createcommand("::torch::_impl::aten", lambda name, *args: aten.invoke(self, name, *args))
         self.tcl.eval(aten.tcl_source())

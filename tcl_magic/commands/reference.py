@@ -1,20 +1,21 @@
 """torch::help: the reference, inside the interpreter."""
 from __future__ import annotations
 
+from typing import Sequence
+
 from .. import help
 from ..errors import TclCommandError
-from ..spec import STRING, Param, command, snake_case
+from ..spec import STRING, CommandSpec, Param, command, snake_case
+from . import aten
 
 
 @command("help", Param("command", STRING, "", help="a command's name (torch:: optional), or aten::NAME"))
 def help_(ctx, command):
     """What a command takes and does, with an example; without a name, every command."""
-    from . import ALL
-
     name = command.removeprefix("::").removeprefix("torch::")
     if not name:
-        return help.overview(ALL)
-    text = describe(name)
+        return help.overview(ctx.command_specs)
+    text = describe(name, ctx.command_specs)
     if text is not None:
         return text
     if name.startswith("aten::"):
@@ -22,14 +23,12 @@ def help_(ctx, command):
     raise TclCommandError(f"no command torch::{name}; torch::help lists them all", "VALUE")
 
 
-def describe(name: str) -> str | None:
-    """The help text of torch::NAME (a command in either spelling, or aten::OPERATOR), or
-    None if there is no such command: for torch::help and for Shift-Tab."""
-    from . import ALL, aten
-
+def describe(name: str, specs: Sequence[CommandSpec]) -> str | None:
+    """The help text of torch::NAME (a command of `specs` in either spelling, or
+    aten::OPERATOR), or None if there is no such command: for torch::help and for Shift-Tab."""
     if name.startswith("aten::"):
         operator = snake_case(name.removeprefix("aten::"))
         forms = aten.forms(operator)
         return help.operator_help(operator, forms) if forms else None
-    spec = next((spec for spec in ALL if name in spec.names), None)
+    spec = next((spec for spec in specs if name in spec.names), None)
     return help.command_help(spec) if spec else None
