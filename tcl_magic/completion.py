@@ -14,7 +14,7 @@ from typing import Any, Callable, Iterable
 
 from IPython.core.completer import SimpleCompletion, context_matcher
 
-from . import help
+from . import help_text
 from .commands import ALL, aten, reference
 from .spec import camel_case
 
@@ -66,7 +66,7 @@ def complete(text: str, tensor_variables: Callable[[], Iterable[str]]) -> tuple[
     if word.startswith("-"):
         name = current_command(text[:len(text) - len(word)] + " x")
         spec = _BY_NAME.get(name or "")
-        return word, [(flag, "flag") for flag in help.flags(spec) if flag.startswith(word)] if spec else []
+        return word, [(flag, "flag") for flag in help_text.flags(spec) if flag.startswith(word)] if spec else []
     bare = word.removeprefix("::")
     if bare.startswith("torch::aten::"):
         return word, [(name, "operator") for name in operator_names() if name.startswith(bare)]

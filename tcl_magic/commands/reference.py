@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from typing import Sequence
 
-from .. import help
+from .. import help_text
 from ..errors import TclCommandError
 from ..spec import STRING, CommandSpec, Param, command, snake_case
 from . import aten
@@ -14,7 +14,7 @@ def help_(ctx, command):
     """What a command takes and does, with an example; without a name, every command."""
     name = command.removeprefix("::").removeprefix("torch::")
     if not name:
-        return help.overview(ctx.command_specs)
+        return help_text.overview(ctx.command_specs)
     text = describe(name, ctx.command_specs)
     if text is not None:
         return text
@@ -29,6 +29,6 @@ def describe(name: str, specs: Sequence[CommandSpec]) -> str | None:
     if name.startswith("aten::"):
         operator = snake_case(name.removeprefix("aten::"))
         forms = aten.forms(operator)
-        return help.operator_help(operator, forms) if forms else None
+        return help_text.operator_help(operator, forms) if forms else None
     spec = next((spec for spec in specs if name in spec.names), None)
-    return help.command_help(spec) if spec else None
+    return help_text.command_help(spec) if spec else None
