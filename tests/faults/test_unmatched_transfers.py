@@ -49,9 +49,9 @@ def test_blocking_sends_to_each_other_are_a_deadlock_named_as_such(cell, on_faul
 def test_an_interrupt_frees_a_rank_blocked_in_a_receive(cell, magics, on_faults):
     board = magics.supervisor.board
 
-    def interrupt_when_waiting():  # rank 1 waits in the receive, rank 0 runs its loop
-        while [s.phase for s in board.states([0, 1]).values()] != ["run", "wait"] or \
-                board.states([0])[0].cell != magics.supervisor.cell:
+    def interrupt_when_waiting():  # rank 1 waits in the receive, every other rank runs its loop
+        while [(s.phase, s.cell) for s in board.states().values()] != \
+                [("run" if r != 1 else "wait", magics.supervisor.cell) for r in range(4)]:
             time.sleep(0.01)
         os.kill(os.getpid(), signal.SIGINT)
 
