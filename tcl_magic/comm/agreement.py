@@ -54,6 +54,13 @@ CALLS = {
     "recv": ("distributed_recv", "tag"),
 }
 _OPS = tuple(CALLS)
+
+
+def op_code(op: str) -> int:
+    """How a slot names the call `op` (a key of CALLS)."""
+    return _OPS.index(op)
+
+
 _NOTHING = torch.zeros(0)
 
 
@@ -207,7 +214,7 @@ class Agreement:
                        "cannot be communicated")
         if refusal is None and self.broken:
             refusal = f"the process group is broken ({self.broken}); it is rebuilt when this cell ends"
-        slot = [1] if refusal is not None or header is None else [0, _OPS.index(call.op), call.arg, *header]
+        slot = [1] if refusal is not None or header is None else [0, op_code(call.op), call.arg, *header]
         group = call.group
         try:
             rows = self.board.agree(group.key, group.describe(), group.ranks, call.command, slot)

@@ -295,20 +295,27 @@ class Board(BoardView):
         posted isend does in gloo until its receive comes."""
         verdict, delay = pair.verdict, 0.0002
         while verdict is None:
-            with self._transfers_lock:
-                view = self._transfers = self._transfers or BoardView(self._connect(), self.world_size)
+            with self._transfer_view() as view:
                 if view.store.check([pair.base + "/verdict"]):
                     verdict = Verdict.read(view.store.get(pair.base + "/verdict"))
             if verdict is None:
                 time.sleep(delay)
                 delay = min(2 * delay, 0.02)
-        with self._transfers_lock:
-            view = self._transfers = self._transfers or BoardView(self._connect(), self.world_size)
+        with self._transfer_view() as view:
             if view.store.add(pair.base + "/read", 1) == 2:
                 view.store.delete_keys([pair.base + suffix for suffix in ("/slots", "/n", "/verdict", "/read")])
         if not verdict.agreed:
             raise RoundFailed(self._explain(verdict), verdict)
         return self._slots(verdict.slots, pair.members)
+
+    @contextlib.contextmanager
+    def _transfer_view(self) -> Iterator[BoardView]:
+        """The board as the threads of transfers use it: a client of their own (made on first
+        use), one thread at a time."""
+        with self._transfers_lock:
+            if self._transfers is None:
+                self._transfers = BoardView(self._connect(), self.world_size)
+            yield self._transfers
 
     @contextlib.contextmanager
     def waiting_in(self, pair: PairRound, peer: int) -> Iterator[None]:

@@ -25,7 +25,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError
-from .agreement import CALLS, MAX_DIMS, header_meta, meta_slot
+from .agreement import MAX_DIMS, header_meta, meta_slot, op_code
 from .rounds import RoundFailed
 from .states import format_ranks, pair_key
 from .world import Comm
@@ -68,7 +68,7 @@ class Transfer:
         mine = meta_slot(dtype, shape)
         refusal = None if mine is not None else (f"a tensor of dtype {_dtype(dtype)} or of more than "
                                                  f"{MAX_DIMS} dimensions cannot be {'sent' if op == 'send' else 'received'}")
-        slot = [1] if refusal else [0, list(CALLS).index(op), tag, *mine]
+        slot = [1] if refusal else [0, op_code(op), tag, *mine]
         self.refusal = refusal
         self.pair = comm.agreement.board.arrive_pair(
             pair_key(src, dst, tag), f"the transfer from rank {src} to rank {dst} (tag {tag})",
