@@ -15,6 +15,7 @@ import time
 from pathlib import Path
 from typing import Sequence
 
+from .frontend import cell_failure, cluster_options, launch_config, print_output, write_now
 from .script_check import incomplete_command
 
 # torch, ipyparallel and the rest are imported once the script is known to be complete Tcl
@@ -29,19 +30,8 @@ def build_parsers() -> tuple[argparse.ArgumentParser, argparse.ArgumentParser]:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     run = commands.add_parser("run", help="run a Tcl script on one or more ranks")
     run.add_argument("script", help="the Tcl script to run")
-    run.add_argument("-n", "--ranks", type=int,
-                     help="number of ranks (default 1: in this process, no engines; with --hosts, their sum)")
-    run.add_argument("--backend", choices=("auto", "gloo", "nccl"), default="auto",
-                     help="process group backend (auto: nccl with GPUs, else gloo)")
-    run.add_argument("--engines", default="local",
-                     help="ipyparallel engine launcher: local, mpi, slurm, ssh, ... (default local)")
-    run.add_argument("--hosts", metavar="HOST:N,...",
-                     help="ssh or mpi engines: the hosts and how many ranks each runs, e.g. node1:2,node2:2")
-    run.add_argument("--address", metavar="ADDR",
-                     help="this machine's address the engines reach it by (default: loopback for local "
-                          "engines, else chosen; see the README's multi-host section)")
-    run.add_argument("--timeout", type=float, default=60.0,
-                     help="collective timeout in seconds (default 60)")
+    for flags, keywords in cluster_options("1: in this process, no engines; with --hosts, their sum"):
+        run.add_argument(*flags, **keywords)
     run.add_argument("args", nargs="*", help="arguments given to the script as $argv (all after --, "
                                               "even those that look like options)")
     return parser, run
@@ -84,14 +74,10 @@ def main(argv: Sequence[str] | None = None, exit_at_once: bool = False) -> int:
         return 1
     if options.ranks in (None, 1) and options.engines == "local" and not options.hosts:
         return _run_here(source, str(path), script_args)
-    from launcher import LaunchConfig, LaunchError, RankCluster
+    from launcher import LaunchError, RankCluster
 
-    from .preload import ENGINE_PRELOAD
-
-    ranks = options.ranks if options.ranks is not None or options.hosts else 1
     try:
-        config = LaunchConfig(ranks=ranks, engines=options.engines, backend=options.backend, timeout_s=options.timeout,
-                              hosts=options.hosts, address=options.address, preload=ENGINE_PRELOAD)
+        config = launch_config(options, options.ranks if options.ranks is not None or options.hosts else 1)
         with StartLine(f"{config.resolved_ranks} ranks") as progress:
             cluster = RankCluster(config).start(on_stage=ImportWhileWaiting(progress.stage))
     except LaunchError as err:
@@ -181,11 +167,7 @@ class StartLine:
 def _run_here(source: str, script: str, args: list[str]) -> int:
     from .session import TclSession
 
-    def echo(stream: str, text: str) -> None:
-        target = sys.stderr if stream == "stderr" else sys.stdout
-        target.write(text)
-        target.flush()
-    session = TclSession(on_output=echo)
+    session = TclSession(on_output=write_now)
     session.set_script_args(script, args)
     result = session.eval(source, script_name=script)
     if result.error is not None:
@@ -195,17 +177,17 @@ def _run_here(source: str, script: str, args: list[str]) -> int:
 
 
 def _report(results: list) -> int:
+    """What the ranks printed, then (root cause first) their errors; the exit status."""
     from . import display
 
-    for stream, line in display.output_lines(results):
-        print(line, file=sys.stderr if stream == "stderr" else sys.stdout)
-    for line in display.error_lines(results):
+    print_output(results, display.stream_lines)
+    failure = cell_failure(results)
+    if failure is None:
+        return 0
+    for line in failure.details:
         print(line, file=sys.stderr)
-    failed = display.failed_ranks(results)
-    if failed:
-        print(f"torchtcl: failed on {display.rank_words(failed)}", file=sys.stderr)
-        return max([r.exit_code or 1 for r in results if not r.ok])
-    return 0
+    print(f"torchtcl: failed on {display.rank_words(failure.ranks)}", file=sys.stderr)
+    return failure.exit_code
 
 
 def entry_point() -> None:

@@ -18,7 +18,6 @@ from .results import CellResult, TensorSummary
 K = TypeVar("K", bound=Hashable)
 
 
-
 def group_by(results: Sequence[CellResult], key: Callable[[CellResult], K]) -> list[tuple[list[int], K]]:
     """Ranks that produced the same key, in order of their lowest rank."""
     groups: dict[K, list[int]] = {}
@@ -31,16 +30,6 @@ def labelled_lines(label: str, text: str) -> list[str]:
     if not text:
         return []
     return [f"[{label}] {line}" for line in text.rstrip("\n").split("\n")]
-
-
-def output_lines(results: Sequence[CellResult]) -> list[tuple[str, str]]:
-    """(stream, line) pairs: each distinct output once, labelled with its ranks."""
-    lines = []
-    for ranks, output in group_by(results, lambda r: tuple(r.output)):
-        label = rank_words(ranks)
-        for stream, text in output:
-            lines += [(stream, line) for line in labelled_lines(label, text)]
-    return lines
 
 
 def grouped_lines(results: Sequence[CellResult], text: Callable[[CellResult], str]) -> list[str]:
@@ -73,12 +62,18 @@ def wrapped(lines: Sequence[str], width: int = WRAP_AT) -> list[str]:
 
 
 def error_lines(results: Sequence[CellResult]) -> list[str]:
-    """Each distinct Tcl error once, with its trace, labelled with the ranks that raised it."""
-    return grouped_lines([r for r in results if r.error is not None], lambda r: f"error: {r.error.info}")
+    """Each distinct Tcl error once, with its trace, labelled with the ranks that raised it:
+    root causes first, then the errors that only report another rank's."""
+    groups = group_by([r for r in results if r.error is not None], lambda r: (is_consequence(r), r.error.info))
+    lines = []
+    for ranks, (_, info) in sorted(groups, key=lambda group: group[1][0]):  # stable: by rank within each
+        lines += labelled_lines(rank_words(ranks), f"error: {info}")
+    return lines
 
 
-def failed_ranks(results: Sequence[CellResult]) -> list[int]:
-    return [r.rank for r in results if not r.ok]
+def is_consequence(result: CellResult) -> bool:
+    """An error that only says that another rank failed first (an agreement round's report)."""
+    return result.error is not None and result.error.code == "TORCH PEER"
 
 
 # --- results and tensor tables, for the notebook front end --------------------------------

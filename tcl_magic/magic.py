@@ -1,9 +1,10 @@
-"""IPython magics: `%%torchtcl` runs a Tcl cell, `%torchtcl cluster ...` controls the ranks.
+"""IPython magics: `%%torchtcl` runs a Tcl cell, `%torchtcl TCL` one line of it.
 
 With no cluster a cell runs in the kernel's own TclSession (a world of one); once a
-cluster is started (or attached) every cell runs on all its ranks, each in its persistent
-session, and the kernel shows what each rank printed, grouped and labelled by rank.
-A failing cell raises `TclCellError`, so Jupyter gets an error reply ("run all" stops).
+cluster is started (cluster_magic.py) or attached, every cell runs on all its ranks, each
+in its persistent session, and the kernel shows what each rank printed, grouped and
+labelled by rank. A failing cell raises `TclCellError`, so Jupyter gets an error reply
+("run all" stops).
 """
 from __future__ import annotations
 
@@ -17,55 +18,16 @@ from IPython.core.error import UsageError
 from IPython.core.magic import Magics, line_cell_magic, magics_class
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 
-from launcher import LaunchConfig, LaunchError, RankCluster, RankFailure
+from launcher import LaunchError, RankCluster, RankFailure
 
 from . import convert, display, remote
+from .cluster_magic import ClusterMagics
 from .comm import format_ranks
+from .cell_values import TclCellError, cell_value
+from .frontend import cell_failure, print_output, write_now
 from .results import CellResult
 from .session import TclSession
-from .preload import ENGINE_PRELOAD
-from .supervise import CellAbandoned, CellSupervisor
-
-CLUSTER_VERBS = ("start", "status", "restart", "stop")
-
-
-class TclCellError(Exception):
-    """A cell that failed on some ranks; shown as the Tcl errors, without a Python traceback.
-
-    `str()` is the one-line summary (what Jupyter reports as the error's value); what a
-    notebook draws is `headline` then `details`, which say each error once, with its trace,
-    wrapped between words."""
-
-    def __init__(self, summary: str, details: list[str] | None = None, headline: str | None = None):
-        super().__init__(summary)
-        self.details = details or []
-        self.headline = summary if headline is None else headline
-
-    def _render_traceback_(self) -> list[str]:
-        headline, *rest = display.wrapped([f"TclCellError: {self.headline}"])
-        return [headline.replace("TclCellError", "\x1b[0;31mTclCellError\x1b[0m", 1), *rest,
-                *display.wrapped(self.details)]
-
-
-class TclValue(str):
-    """The value of a cell's last command, shown like a Python result (without quotes)."""
-
-    def _repr_pretty_(self, printer, cycle) -> None:
-        printer.text(str(self))
-
-
-class RankValues(dict):
-    """rank -> value of the last command; shown once per distinct value, labelled by rank."""
-
-    def __init__(self, results: list[CellResult]):
-        super().__init__({r.rank: r.result for r in results})
-        self._lines = display.result_lines(results)
-
-    def __repr__(self) -> str:
-        return "\n".join(self._lines)
-
-    def _repr_pretty_(self, printer, cycle) -> None:
-        printer.text(repr(self))
+from .supervise import CellAbandoned
 
 
 def parse_ranks(text: str, world_size: int) -> list[int]:
@@ -97,20 +59,36 @@ def _names(groups: list[str] | None, option: str) -> list[str]:
 
 @magics_class
 class TorchTclMagics(Magics):
-    """The state behind the magics: the kernel's session and the attached cluster."""
+    """The state behind the cell magic: the kernel's session, what the last cell left in
+    tensor variables; the cluster's magic (`clusters`) holds the cluster cells run on."""
 
-    def __init__(self, shell=None):
+    def __init__(self, shell=None, clusters: ClusterMagics | None = None):
         super().__init__(shell)
         self._session: TclSession | None = None
-        self.cluster: RankCluster | None = None
-        self.supervisor: CellSupervisor | None = None
+        self.clusters = clusters or ClusterMagics(shell)
+        self.clusters.on_attach = self._forget_seen
         self._seen: dict[tuple, str] = {}  # (where, rank, variable) -> handle after the last cell
+
+    @property
+    def cluster(self) -> RankCluster | None:
+        return self.clusters.cluster
+
+    @property
+    def supervisor(self):
+        return self.clusters.supervisor
+
+    def attach(self, cluster: RankCluster | None) -> None:
+        """Run cells on `cluster` (None: back to the kernel's own session)."""
+        self.clusters.attach(cluster)
+
+    def _forget_seen(self) -> None:
+        self._seen.clear()
 
     @property
     def session(self) -> TclSession:
         """The kernel's own session (a world of one), made on first use."""
         if self._session is None:
-            self._session = TclSession(on_output=_write_now)
+            self._session = TclSession(on_output=write_now)
         return self._session
 
     def tensor_variables(self) -> set[str]:
@@ -140,16 +118,10 @@ class TorchTclMagics(Magics):
               "(default: wait until they finish; collectives time out by themselves)")
     @line_cell_magic
     def torchtcl(self, line: str, cell: str | None = None) -> Any:
-        """Run Tcl with the torch:: commands, in the kernel or on every rank of a cluster.
-
-        %%torchtcl [options] runs the cell; %torchtcl TCL runs one line of Tcl;
-        %torchtcl cluster start|status|restart|stop controls the ranks (see below);
-        %torchtcl reset gives every rank (and the kernel) a fresh interpreter.
-        """
         if cell is None:
             words = line.split()
             if words and words[0] == "cluster":
-                return self._cluster_command(line.split(None, 1)[1] if len(words) > 1 else "")
+                return self.clusters.torchtcl_cluster(line.split(None, 1)[1] if len(words) > 1 else "")
             if words == ["reset"]:
                 return self._reset()
             return self._run(parse_argstring(self.torchtcl, ""), line)
@@ -177,7 +149,7 @@ class TorchTclMagics(Magics):
         self._raise_failures(results, where)
         if outputs:
             self._bring_back(outputs, where, [r.rank for r in results])
-        return _value(results, where)
+        return cell_value(results, where)
 
     def _inputs(self, names: list[str]) -> dict[str, Any]:
         values = {}
@@ -228,10 +200,7 @@ class TorchTclMagics(Magics):
 
     def _show(self, results: list[CellResult], where: str, labels: list[str] | None, args) -> None:
         if where == "cluster":
-            for stream, target in (("stdout", sys.stdout), ("stderr", sys.stderr)):
-                for text in display.stream_lines(results, stream):
-                    print(text, file=target)
-        sys.stdout.flush()
+            print_output(results, display.stream_lines)
         changed = self._changed(results, where)
         if args.no_table:
             return
@@ -253,64 +222,11 @@ class TorchTclMagics(Magics):
         return changed
 
     def _raise_failures(self, results: list[CellResult], where: str) -> None:
-        failed = [r for r in results if not r.ok]
-        if not failed:
-            return
-        on = "" if where == "kernel" else f" on {display.rank_words([r.rank for r in failed])}"
-        errors = [r for r in failed if r.error is not None]
-        # the first failure is the root cause: errors that only report another rank's come last
-        messages = sorted({r.error.message for r in errors}, key=lambda m: (_is_consequence(m, errors), m))
-        if not errors:
-            raise TclCellError(f"exit {failed[0].exit_code}{on}")
-        several = f"Tcl errors{on} ({len(messages)} different)" if len(messages) > 1 else f"Tcl error{on}"
-        summary = f"{several}: {messages[0]}"
-        if where == "kernel":  # the message and its trace, once
-            first, *trace = errors[0].error.info.splitlines() or [""]
-            raise TclCellError(summary, trace, first)
-        raise TclCellError(summary, display.error_lines(results), f"{several}:")
+        failure = cell_failure(results, in_kernel=where == "kernel")
+        if failure is not None:
+            raise TclCellError.of(failure)
 
-    # --- cluster control -----------------------------------------------------------------
-
-    def _cluster_command(self, line: str) -> None:
-        args = parse_argstring(cluster_usage, line)
-        if args.verb == "start":
-            self._start(args)
-        elif args.verb == "status":
-            print(cluster_status(self.cluster, self.supervisor))
-        elif self.cluster is None:
-            raise UsageError(f"no cluster to {args.verb}; start one with %torchtcl cluster start -n 4")
-        elif args.verb == "restart":
-            self._start(args, restart=True)
-        else:
-            cluster = self.cluster
-            self.attach(None)
-            cluster.stop()
-            print(f"stopped {cluster.world_size} ranks; cells run in the kernel again")
-
-    def _start(self, args, restart: bool = False) -> None:
-        from .widgets import StartProgress
-        if restart:
-            cluster, what = self.cluster, f"{self.cluster.world_size} fresh ranks"
-        else:
-            if self.cluster is not None and self.cluster.is_running:
-                raise UsageError(f"a cluster of {self.cluster.world_size} ranks is already running; "
-                                 "%torchtcl cluster restart gives fresh ranks, %torchtcl cluster stop ends it")
-            try:
-                config = LaunchConfig(ranks=args.n, engines=args.engines, backend=args.backend,
-                                      timeout_s=args.timeout, hosts=args.hosts, address=args.address,
-                                      preload=ENGINE_PRELOAD)
-            except LaunchError as err:
-                raise UsageError(str(err)) from None
-            cluster = RankCluster(config)
-            what = f"{config.resolved_ranks} ranks (engines {config.engines}, backend {config.resolved_backend})"
-        self.cluster = None
-        try:
-            with StartProgress(what):
-                cluster.restart() if restart else cluster.start()
-        except LaunchError as err:
-            raise UsageError(str(err)) from None
-        self.attach(cluster)
-        print(cluster_status(cluster, self.supervisor))
+    # --- a fresh start ----------------------------------------------------------------
 
     def _reset(self) -> None:
         """Fresh interpreters: no variables, handles or group names, in the kernel and on the ranks."""
@@ -322,78 +238,25 @@ class TorchTclMagics(Magics):
             self._on_ranks(remote.reset_session)
         print("fresh Tcl sessions" + (f" on {self.cluster.world_size} ranks" if self.cluster else " in the kernel"))
 
-    def attach(self, cluster: RankCluster | None) -> None:
-        """Run cells on `cluster` (None: back to the kernel's own session)."""
-        if cluster is not None and not cluster.is_running:
-            raise UsageError(f"{cluster!r} is not running; call its start() first")
-        self.cluster = cluster
-        self.supervisor = None if cluster is None else CellSupervisor(cluster)
-        self._seen.clear()
+
+USAGE = """Run Tcl with the torch:: commands, in the kernel or on every rank of a cluster.
+
+%%torchtcl [options] runs the cell; %torchtcl TCL runs one line of Tcl;
+%torchtcl cluster start|status|restart|stop controls the ranks (its options below);
+%torchtcl reset gives every rank (and the kernel) a fresh interpreter."""
 
 
-@magic_arguments()
-@argument("verb", choices=CLUSTER_VERBS, help="start ranks, show where they are, restart them fresh, or stop them")
-@argument("-n", type=int, metavar="N", help="number of ranks (default: one per GPU with nccl, else 4)")
-@argument("--engines", default="local", help="ipyparallel engine launcher: local, mpi, slurm, ssh, ... (default local)")
-@argument("--backend", default="auto", choices=("auto", "gloo", "nccl"),
-          help="process group backend (auto: nccl with GPUs, else gloo)")
-@argument("--timeout", type=float, default=60.0, metavar="SECONDS",
-          help="collective timeout: a collective some rank never joins fails after this long (default 60)")
-@argument("--hosts", metavar="HOST:N,...", help="ssh or mpi engines: the hosts and their rank counts, e.g. node1:2,node2:2")
-@argument("--address", metavar="ADDR", help="this machine's address the engines reach it by (default: chosen)")
-def cluster_usage(line: str) -> None:
-    """%torchtcl cluster start|status|restart|stop: the ranks cells run on."""
+def _plain_help(magic, prog: str, usage_only: bool = False) -> str:
+    """A magic's generated help as plain text (without IPython's reST markers)."""
+    parser = magic.parser
+    parser.prog, parser.formatter_class = prog, argparse.HelpFormatter
+    return (parser.format_usage() if usage_only else parser.format_help()).strip()
 
 
-def cluster_status(cluster: RankCluster | None, supervisor: CellSupervisor | None = None) -> str:
-    """World size, backend, where each rank lives (host, local rank, device), and the truth
-    about it: alive or dead, a fresh engine since a heal, the last error it reported."""
-    if cluster is None or not cluster.is_running:
-        return "no cluster: cells run in the kernel (a world of one); start one with %torchtcl cluster start -n 4"
-    config = cluster.config
-    rebuilt = f", process group rebuilt {cluster.generation} time(s)" if cluster.generation else ""
-    lines = [f"cluster: world size {cluster.world_size}, backend {cluster.backend}, engines {config.engines}, "
-             f"collective timeout {config.timeout_s:g} s{rebuilt}"]
-    dead = cluster.dead_ranks()
-    for p in cluster.placements:
-        health = supervisor.health[p.rank] if supervisor is not None else None
-        state = f"dead ({dead[p.rank]}; the next cell replaces it)" if p.rank in dead else "alive"
-        if health is not None and health.replaced:
-            state += f", {health.replaced}"
-        if health is not None and health.last_error:
-            state += f", last error: {health.last_error}"
-        lines.append(f"rank {p.rank}: host {p.host}, local rank {p.local_rank}, device {p.device}, {state}")
-    return "\n".join(lines)
-
-
-def _is_consequence(message: str, errors: list[CellResult]) -> bool:
-    return any(r.error.message == message and r.error.code == "TORCH PEER" for r in errors)
-
-
-def _value(results: list[CellResult], where: str) -> Any:
-    """The cell's value, except a handle name that a variable holds (the table shows it)."""
-    shown = [r for r in results if r.result != "" and not r.value_in_variable]
-    if where == "kernel":
-        return TclValue(shown[0].result) if shown else None
-    return RankValues(results) if shown else None
-
-
-def _write_now(stream: str, text: str) -> None:
-    """`puts` in the kernel's session: straight to the cell's output, in order."""
-    target = sys.stderr if stream == "stderr" else sys.stdout
-    target.write(text)
-    target.flush()
-
-
-# `%%torchtcl?` as plain text: the usage of both forms without IPython's reST markers
-TorchTclMagics.torchtcl.parser.prog = "%%torchtcl"
-cluster_usage.parser.prog = "%torchtcl cluster"
-for _parser in (TorchTclMagics.torchtcl.parser, cluster_usage.parser):
-    _parser.formatter_class = argparse.HelpFormatter
+# `%%torchtcl?`: the usage of both forms, generated from their declarations
 TorchTclMagics.torchtcl.__doc__ = "\n\n".join([
-    TorchTclMagics.torchtcl.parser.format_usage().strip(),
-    TorchTclMagics.torchtcl.__doc__.split("\n\n", 2)[2].strip(),
-    cluster_usage.parser.format_help().strip()])
+    _plain_help(TorchTclMagics.torchtcl, "%%torchtcl", usage_only=True), USAGE,
+    _plain_help(ClusterMagics.torchtcl_cluster, "%torchtcl cluster")])
 
 
 def magics_of(shell=None) -> TorchTclMagics:
@@ -415,7 +278,8 @@ def attach_cluster(cluster: RankCluster | None, shell=None) -> None:
 
 
 def load_ipython_extension(shell) -> None:
-    magics = TorchTclMagics(shell)
-    shell.register_magics(magics)
+    clusters = ClusterMagics(shell)
+    magics = TorchTclMagics(shell, clusters)
+    shell.register_magics(clusters, magics)
     from . import completion
     completion.install(shell, magics.tensor_variables)

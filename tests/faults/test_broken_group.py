@@ -9,7 +9,7 @@ import time
 
 import pytest
 
-from tcl_magic.magic import TclCellError
+from tcl_magic.cell_values import TclCellError
 
 
 def test_a_collective_that_times_out_breaks_the_group_which_heals_keeping_variables(ip, magics, cell, capsys):

@@ -9,7 +9,7 @@ import time
 import pytest
 
 from recovery import assert_collectives_work
-from tcl_magic.magic import TclCellError
+from tcl_magic.cell_values import TclCellError
 
 
 def kill_rank(cluster, rank):

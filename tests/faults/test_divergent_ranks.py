@@ -3,7 +3,7 @@ did what, and the next cell's collectives work without a restart."""
 import pytest
 
 from recovery import assert_collectives_work
-from tcl_magic.magic import TclCellError
+from tcl_magic.cell_values import TclCellError
 
 
 def failure_lines(failure) -> list[str]:

@@ -8,7 +8,7 @@ import time
 import pytest
 
 from recovery import assert_collectives_work
-from tcl_magic.magic import TclCellError
+from tcl_magic.cell_values import TclCellError
 
 # ranks 0-2 wait in a barrier for rank 3, which spins in a pure Tcl loop
 SPIN_CELL = "if {[torch::get_rank] == 3} {while 1 {incr i}} else {torch::distributed_barrier}"

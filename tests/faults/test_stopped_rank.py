@@ -11,7 +11,7 @@ import pytest
 from recovery import assert_collectives_work
 from tcl_magic import display
 from tcl_magic.comm.states import RankState
-from tcl_magic.magic import TclCellError
+from tcl_magic.cell_values import TclCellError
 
 SPIN_CELL = "if {[torch::get_rank] == 3} {while 1 {incr i}} else {torch::distributed_barrier}"
 

@@ -10,7 +10,7 @@ import time
 import pytest
 
 from recovery import assert_collectives_work
-from tcl_magic.magic import TclCellError
+from tcl_magic.cell_values import TclCellError
 
 
 def test_a_receive_that_no_rank_sends_to_is_named_at_once(cell, on_faults, capsys):

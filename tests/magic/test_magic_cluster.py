@@ -10,7 +10,7 @@ from IPython.core.error import UsageError
 
 from launcher import ipp_processes
 
-from tcl_magic.magic import RankValues, TclCellError
+from tcl_magic.cell_values import RankValues, TclCellError
 
 SOURCE = "set t [torch::tensor_create -data [lrange {%s} 0 end] -shape {10 3} -dtype float32]\n" % " ".join(
     str(float(v)) for v in range(30))

@@ -4,7 +4,7 @@ import pytest
 import torch
 from IPython.core.error import UsageError
 
-from tcl_magic.magic import TclCellError, TclValue
+from tcl_magic.cell_values import TclCellError, TclValue
 
 
 def test_value_of_the_last_command_is_the_result_and_puts_appears_in_order(cell, capsys):
