@@ -16,6 +16,7 @@ import threading
 from typing import Any, Iterator
 
 from . import convert
+from .facts import rank_facts
 from .results import CellResult, TclErrorInfo
 from .session import TclSession
 
@@ -65,7 +66,16 @@ def run_tcl(source: str, script_name: str | None = None, argv: list[str] | None 
 def eval_interruptible(session: TclSession, source: str, script_name: str | None = None,
                        cell: str | None = None) -> CellResult:
     """`session.eval`, but Ctrl-C (SIGINT) stops even a pure Tcl loop, or a wait in a
-    collective, and reports what the rank was doing."""
+    collective, and reports what the rank was doing; the result carries the rank's facts
+    (host, memory, the cell's collectives over time) for the notebook's view."""
+    result = _eval_interruptible(session, source, script_name, cell)
+    with contextlib.suppress(Exception):  # facts are for the view: never the cause of a failed cell
+        result.facts = rank_facts(session, result.tensors)
+    return result
+
+
+def _eval_interruptible(session: TclSession, source: str, script_name: str | None = None,
+                        cell: str | None = None) -> CellResult:
     interrupted: dict = {"while": None, "signalled": threading.Event()}
     try:
         with _cancel_on_sigint(session, interrupted):

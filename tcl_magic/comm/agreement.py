@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import TYPE_CHECKING, Iterator, Sequence
@@ -29,6 +30,7 @@ from .board import Board
 from .rounds import RoundFailed
 from .stores import connect_store
 from .states import format_ranks
+from .timeline import Timeline, moved_bytes
 
 if TYPE_CHECKING:
     from .world import Comm, Group
@@ -108,6 +110,8 @@ class Agreement:
         self.comm = comm
         self._board: Board | None = None
         self.broken: str | None = None  # why the process group cannot be used until it is rebuilt
+        self.timeline = Timeline()  # this cell's calls, for the notebook's view
+        self.cell_started = time.time()
 
     def forget_board(self) -> None:
         """The world this board served is gone (destroyed by torch::distributed_destroy)."""
@@ -145,6 +149,8 @@ class Agreement:
 
     def begin_cell(self, cell: str | None) -> None:
         """A new evaluation starts: rounds are counted afresh, peers see this rank running."""
+        self.timeline.reset()
+        self.cell_started = time.time()
         if self.comm.is_multi_rank:
             with contextlib.suppress(TclCommandError):  # no store: its collectives will say so
                 self.board.begin_cell(cell, self.comm.running_ranks)
@@ -172,12 +178,29 @@ class Agreement:
     def collective(self, call: Call) -> Iterator[list[PeerMeta]]:
         """Agree on `call` with the members of its group (every member's dtype and shape, in
         member order), then run the data phase inside the guard."""
-        metas = self._agree(call)
+        arrived = time.time()
+        try:
+            metas = self._agree(call)
+        except TclCommandError as err:
+            now = time.time()
+            self._record(call, (arrived, now, now, now), (), first_line(err))
+            raise
+        agreed, outcome = time.time(), "ok"
         try:
             with self.data_phase(call.command):
                 yield metas
+        except BaseException as err:
+            outcome = first_line(err) or type(err).__name__
+            raise
         finally:
             self.board.post("run")
+            now = time.time()
+            self._record(call, (arrived, agreed, now, now), metas, outcome)
+
+    def _record(self, call: Call, times: tuple, metas: Sequence[PeerMeta], outcome: str) -> None:
+        group = call.group
+        sent, received = moved_bytes(call.op, call.arg, metas, group.ranks, self.comm.rank) if metas else (0, 0)
+        self.timeline.record(call.command, group.describe(), group.key, group.ranks, times, sent, received, outcome)
 
     @contextlib.contextmanager
     def data_phase(self, command: str) -> Iterator[None]:
@@ -202,6 +225,9 @@ class Agreement:
         with contextlib.suppress(TclCommandError):
             group = self.comm.group(group_name)
             if self.comm.is_multi_rank and self.comm.rank in group.ranks:
+                now = time.time()
+                self.timeline.record("a refused call", group.describe(), group.key, group.ranks, (now,) * 4,
+                                     outcome=message)
                 self._agree(Call("barrier", group, None, refusal=message))
 
     def _agree(self, call: Call) -> list[PeerMeta]:

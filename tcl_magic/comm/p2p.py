@@ -20,11 +20,12 @@ someone waits on, and an isend's data must flow while its rank goes on.
 from __future__ import annotations
 
 import threading
+import time
 
 import torch
 import torch.distributed as dist
 
-from ..errors import TclCommandError
+from ..errors import TclCommandError, first_line
 from .agreement import MAX_DIMS, header_meta, meta_slot, op_code
 from .rounds import RoundFailed
 from .states import format_ranks, pair_key
@@ -60,6 +61,8 @@ class Transfer:
     def __init__(self, comm: Comm, command: str, op: str, peer: int, tag: int, tensor: torch.Tensor | None,
                  shape: tuple[int, ...] = (), dtype: torch.dtype = torch.float32):
         self.comm, self.command, self.op, self.peer, self.tag = comm, command, op, peer, tag
+        self.times = [time.time(), 0.0, 0.0]  # arrived, agreed, data moved: for the cell's timeline
+        self.recorded = False
         src, dst = (comm.rank, peer) if op == "send" else (peer, comm.rank)
         self.src, self.dst = src, dst
         self.payload = None if tensor is None else tensor.to(comm.device).contiguous()
@@ -84,11 +87,14 @@ class Transfer:
     def _complete(self) -> None:
         try:
             rows = self.comm.agreement.board.pair_verdict(self.pair)
+            self.times[1] = time.time()
             self._check(rows)
             self.received = self._move_data(rows)
         except BaseException as err:  # reported by finish(), on the thread that asks
             self.error = err
         finally:
+            self.times[1] = self.times[1] or time.time()
+            self.times[2] = time.time()
             self.data_posted.set()  # a later transfer of the same round key may go on
             self.done.set()
 
@@ -135,6 +141,7 @@ class Transfer:
                 if not self.done.wait(board.timeout_s):
                     board.time_out(self.pair)
                     self.done.wait()
+        self._record()
         if isinstance(self.error, RoundFailed):
             code = "INTERRUPTED" if self.error.verdict.failure == "interrupted" else "PEER"
             raise TclCommandError(str(self.error), code)
@@ -143,6 +150,22 @@ class Transfer:
         if self.error is not None:
             raise self.comm.agreement.broke(self.command, self.error)
         return self.received
+
+
+    def _record(self) -> None:
+        """Once, when the rank takes the transfer's result: its line in the cell's timeline."""
+        if self.recorded:
+            return
+        self.recorded = True
+        nbytes = 0
+        if self.payload is not None:
+            nbytes = self.payload.numel() * self.payload.element_size()
+        elif self.received is not None:
+            nbytes = self.received.numel() * self.received.element_size()
+        outcome = "ok" if self.error is None else first_line(self.error)
+        self.comm.agreement.timeline.record(
+            self.command, self.pair.label, self.pair.group, self.pair.members, (*self.times, time.time()),
+            nbytes if self.op == "send" and self.error is None else 0, nbytes if self.op == "recv" else 0, outcome)
 
 
 def _shape(shape: tuple[int, ...]) -> str:
