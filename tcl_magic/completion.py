@@ -15,21 +15,10 @@ from typing import Any, Callable, Iterable
 from IPython.core.completer import SimpleCompletion, context_matcher
 
 from . import help_text
-from .commands import ALL, aten, reference
-from .spec import camel_case
+from .commands import TABLE
 
 _WORD = re.compile(r"[\w:$\-]*$")
 _COMMAND_NAME = re.compile(r"(?:::)?torch::([\w:]+)")
-_BY_NAME = {name: spec for spec in ALL for name in spec.names}
-
-
-def command_names() -> list[str]:
-    return sorted(f"torch::{name}" for name in _BY_NAME)
-
-
-def operator_names() -> list[str]:
-    return sorted({f"torch::aten::{n}" for name in aten.names() for n in (name, camel_case(name))})
-
 
 def in_torchtcl_cell(text: str) -> bool:
     return text.lstrip().startswith("%%torchtcl") and "\n" in text.lstrip()
@@ -65,13 +54,13 @@ def complete(text: str, tensor_variables: Callable[[], Iterable[str]]) -> tuple[
         return word, [(f"${name}", "tensor") for name in sorted(tensor_variables()) if f"${name}".startswith(word)]
     if word.startswith("-"):
         name = current_command(text[:len(text) - len(word)] + " x")
-        spec = _BY_NAME.get(name or "")
+        spec = TABLE.by_name.get(name or "")
         return word, [(flag, "flag") for flag in help_text.flags(spec) if flag.startswith(word)] if spec else []
     bare = word.removeprefix("::")
     if bare.startswith("torch::aten::"):
-        return word, [(name, "operator") for name in operator_names() if name.startswith(bare)]
+        return word, [(name, "operator") for name in TABLE.operator_names() if name.startswith(bare)]
     if bare and ("torch::".startswith(bare) or bare.startswith("torch::")):
-        return word, [(name, "command") for name in command_names() if name.startswith(bare)]
+        return word, [(name, "command") for name in TABLE.command_names() if name.startswith(bare)]
     return word, []
 
 
@@ -84,7 +73,7 @@ def inspect(text: str, cursor: int) -> str | None:
     match = _COMMAND_NAME.fullmatch((before + after).removeprefix("::"))
     if match is None:
         return None
-    return reference.describe(match.group(1), ALL)
+    return TABLE.describe(match.group(1))
 
 
 def install(shell: Any, tensor_variables: Callable[[], Iterable[str]]) -> None:

@@ -18,6 +18,7 @@ from .comm import Comm, data_parallel
 from .handles import HANDLE_NAME, HandleRegistry
 from .results import CellResult, TclErrorInfo, TensorSummary
 from .commands import aten
+from .bridge import bridge, wrapper_procs
 from .spec import CommandSpec
 
 OutputHook = Callable[[str, str], None]
@@ -192,15 +193,15 @@ class TclSession:
         self.handles.on_due = lambda first: self.tcl.setvar("::torch::_impl::due", first)
         self.tcl.eval(_SETUP)
         self.tcl.eval(_loop_procs())
-        self.command_specs = commands.ALL  # what torch::help lists
-        for spec in self.command_specs:
+        self.commands = commands.TABLE  # what torch::help lists
+        for spec in self.commands.specs:
             self._install(spec)
         self.tcl.createcommand("::torch::_impl::aten", lambda name, *args: aten.invoke(self, name, *args))
         self.tcl.eval(aten.tcl_source())
 
     def _install(self, spec: CommandSpec) -> None:
-        self.tcl.createcommand(f"::torch::_impl::{spec.name}", spec.bridge(self))
-        self.tcl.eval(spec.wrapper_procs())
+        self.tcl.createcommand(f"::torch::_impl::{spec.name}", bridge(spec, self))
+        self.tcl.eval(wrapper_procs(spec))
 
     # --- what commands need from their context -------------------------------------------
 

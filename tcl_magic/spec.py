@@ -3,30 +3,24 @@
 From a `@command(...)` declaration come both names (snake_case and camelCase), both
 syntaxes (positional and `-flag value`), both flag spellings, the usage text and every
 error message of the command contract, so that adding a command is one declaration and
-one function, and no command can word an error differently from the others.
+one function, and no command can word an error differently from the others. How Tcl
+calls a declared command is bridge.py's.
 """
 from __future__ import annotations
 
 import difflib
-import functools
 import inspect
 import re
-import traceback
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 import torch
 
 from . import convert
-from .errors import TclCommandError, first_line
+from .errors import TclCommandError
 from .handles import HandleError
 
 REQUIRED = object()
-OUT_OF_MEMORY = 2
-"""The bridge's status for "out of memory: free what nothing reaches, then call me once more"
-(shaped as a failure, which a second one is)."""
-RUN_SCRIPT = 3
-"""The bridge's status for "evaluate this script in the caller's frame, then call _leave"."""
 
 
 @dataclass(frozen=True)
@@ -286,154 +280,6 @@ class CommandSpec:
         if close:
             message += f". Did you mean {self._flags[snake_case(close[0][1:])].flag}?"
         return message + f" Valid parameters: {' '.join(known)}"
-
-    # invocation ----------------------------------------------------------------------
-
-    def invoke(self, ctx: Any, *args: str) -> tuple:
-        """The general bridge called from Tcl: never raises (Tcl would lose the message).
-
-        Returns (0, value) or (1, message, return-options) for the wrapper proc.
-        """
-        try:
-            values = self.parse(args, ctx)
-        except TclCommandError as err:
-            ctx.on_parse_failure(self, args, str(err))
-            return failure(err)
-        except Exception as err:
-            return self.failure_of(err)
-        return self.answer(ctx, values)
-
-    def answer(self, ctx: Any, values: Sequence[Any]) -> tuple:
-        """The bridge's answer once the arguments are parsed: the function's result as Tcl
-        sees it, with the status the wrapper proc acts on; never raises."""
-        try:
-            result = self.func(ctx, *values)
-            if isinstance(result, Scoped):
-                return (RUN_SCRIPT, result.body, ctx.enter_scope(result.leave))
-            return (0, ctx.to_tcl(result))
-        except Exception as err:
-            return self.failure_of(err)
-
-    def bridge(self, ctx: Any) -> Callable[..., tuple]:
-        """`invoke` with a fast path for plain positional calls, which tight Tcl loops make.
-
-        Any conversion problem falls back to `invoke`, which words the message.
-        """
-        func, to_tcl, invoke, handles = self.func, ctx.to_tcl, self.invoke, ctx.handles
-        kinds = tuple(p.kind.parse for p in self.params)
-        defaults = tuple(p.default for p in self.params)
-        least, most = self._least, len(self.params)
-        if self.tail or self.forms or any(p.kind is SCRIPT for p in self.params):
-            return functools.partial(invoke, ctx)
-        required = self.required
-        if required and all(p.kind in (TENSOR, TENSOR_OR_NUMBER) for p in required) \
-                and list(self.params[:len(required)]) == required:
-            return self._tensors_bridge(ctx)
-
-        def call(*args: str) -> tuple:
-            n = len(args)
-            if n < least or n > most or any(word[:1] == "-" for word in args):
-                return invoke(ctx, *args)
-            try:
-                values = [kind(text, ctx) for kind, text in zip(kinds, args)]
-            except Exception:  # the general way words the message
-                return invoke(ctx, *args)
-            try:
-                result = func(ctx, *values, *defaults[n:])
-            except Exception as err:
-                return self.failure_of(err)
-            if isinstance(result, torch.Tensor):
-                return (0, handles.add(result))
-            return (0, to_tcl(result))
-        return call
-
-    def _tensors_bridge(self, ctx: Any) -> Callable[..., tuple]:
-        """The fastest path, for commands whose required parameters are tensors (the
-        arithmetic of tight loops), called with just those: the handles are looked up
-        directly; anything else (a number, a flag, an option, a bad handle) goes the general way."""
-        func, invoke, handles, to_tcl = self.func, self.invoke, ctx.handles, ctx.to_tcl
-        most = len(self.required)
-        defaults = tuple(p.default for p in self.params[most:])
-        tensors = handles.live  # the registry's own dict: a lookup, no call
-
-        def call(*args: str) -> tuple:
-            if len(args) != most:
-                return invoke(ctx, *args)
-            try:
-                values = [tensors[text] for text in args]
-            except KeyError:
-                return invoke(ctx, *args)
-            try:
-                result = func(ctx, *values, *defaults)
-            except Exception as err:
-                return self.failure_of(err)
-            if not isinstance(result, torch.Tensor):
-                return (0, to_tcl(result))
-            return (0, handles.add(result))
-        return call
-
-    def failure_of(self, err: Exception) -> tuple:
-        """The bridge's answer for an exception raised by a command's function."""
-        if isinstance(err, TclCommandError):
-            return failure(err)
-        if isinstance(err, HandleError):
-            return failure(TclCommandError(str(err), "HANDLE"))
-        if out_of_memory(err):
-            answer = failure(TclCommandError(f"torch::{self.name}: {first_line(err)}", "TORCH"))
-            return (OUT_OF_MEMORY, *answer[1:]) if self.retries else answer
-        if isinstance(err, (RuntimeError, ValueError, IndexError)):
-            # torch reports a user's impossible request this way (shape mismatch, dim out of range, ...)
-            return failure(TclCommandError(f"torch::{self.name}: {first_line(err)}", "TORCH"))
-        # a bug of ours: say so, with the Python trace for the report
-        message = f"torch::{self.name}: internal error: {type(err).__name__}: {err}"
-        trace = "".join(traceback.format_exception(err)).rstrip()
-        return (1, message, ("-code", "error", "-errorcode", ("TORCH", "INTERNAL", type(err).__name__),
-                             "-errorinfo", f"{message}\n{trace}"))
-
-    def wrapper_procs(self) -> str:
-        """Tcl source of the procs that turn the bridge's status into a real Tcl error, or,
-        out of memory, free what nothing reaches from here, where Tcl sees the frames of every
-        running proc (a sweep asked for from Python would see the global frame only) and the
-        call's own words (`args`), and call again; or run a script of the caller's in its frame."""
-        impl = f"::torch::_impl::{self.name}"
-        body = acting_on_status(f"[{impl} {{*}}$args]" if self.params else f"[{impl}]",
-                                scripts=any(p.kind is SCRIPT for p in self.params))
-        formals = "args" if self.params else "{}"
-        return "\n".join(f"proc ::torch::{n} {formals} {{\n    {body}\n}}" for n in self.names)
-
-
-def acting_on_status(call: str, scripts: bool = False) -> str:
-    """The body of a wrapper proc: evaluate `call` (a bridge) and act on its status: the
-    value, a real Tcl error, out of memory (free, then `call` once more), or (`scripts`) the
-    caller's script in a mode."""
-    script = ""
-    if scripts:
-        script = (f"        if {{[lindex $r 0] == {RUN_SCRIPT}}} {{\n"
-                  "            catch {uplevel 1 [lindex $r 1]} result options\n"
-                  "            ::torch::_impl::_leave [lindex $r 2]\n"
-                  "            dict incr options -level\n"
-                  "            return -options $options $result\n        }\n")
-    return (f"set r {call}\n    if {{[lindex $r 0]}} {{\n"
-            f"        if {{[lindex $r 0] == {OUT_OF_MEMORY}}} {{\n"
-            "            ::torch::_impl::release\n"
-            f"            set r {call}\n"
-            "            if {![lindex $r 0]} {return [lindex $r 1]}\n        }\n"
-            f"{script}"
-            "        return {*}[lindex $r 2] [lindex $r 1]\n    }\n    lindex $r 1")
-
-
-def failure(err: TclCommandError) -> tuple:
-    return (1, str(err), ("-code", "error", "-errorcode", err.errorcode))
-
-
-_OUT_OF_MEMORY_WORDS = ("out of memory", "can't allocate memory", "not enough memory")
-
-
-def out_of_memory(err: Exception) -> bool:
-    """torch's allocators (CUDA's OutOfMemoryError, the CPU's RuntimeError) and Python's own."""
-    if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    return isinstance(err, RuntimeError) and any(words in first_line(err) for words in _OUT_OF_MEMORY_WORDS)
 
 
 _FLAG = re.compile(r"-[A-Za-z_]\w*")

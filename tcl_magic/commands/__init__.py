@@ -1,5 +1,5 @@
-"""The torch:: commands, grouped by topic; `ALL` is what a session installs."""
-from ..spec import specs_in
+"""The torch:: commands, grouped by topic; `TABLE` is every command, as sessions install it."""
 from . import autograd, distributed, math, nn, optim, reference, tensors
+from .table import CommandTable
 
-ALL = specs_in(tensors, distributed, math, autograd, nn, optim, reference)
+TABLE = CommandTable(distributed, tensors, math, autograd, nn, optim, reference)

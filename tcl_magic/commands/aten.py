@@ -24,8 +24,9 @@ import torch
 
 from .. import convert
 from ..errors import TclCommandError
+from ..bridge import acting_on_status, answerer, failure, failure_of
 from ..spec import (BOOL, DEVICE, DTYPE, INT, NUMBER, REQUIRED, STRING, TENSOR, CommandSpec, Param, ParamType,
-                    acting_on_status, camel_case, failure)
+                    camel_case)
 
 NAMESPACE = "::torch::aten"
 
@@ -145,8 +146,8 @@ def invoke(ctx: Any, name: str, *args: str) -> tuple:
                 first = err
             continue
         except Exception as err:
-            return spec.failure_of(err)
-        return spec.answer(ctx, values)
+            return failure_of(spec, err)
+        return answerer(spec, ctx)(values)
     if first is None or _is_arity(first):
         usages = dict.fromkeys(f"torch::aten::{name} {spec.usage}".rstrip() for spec in candidates)
         first = TclCommandError("Wrong number of arguments for positional syntax. Expected: "

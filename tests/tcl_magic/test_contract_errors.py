@@ -59,7 +59,7 @@ def test_errors_are_catchable_with_their_message_and_error_code(t, tcl):
 
 
 def test_every_command_has_its_camel_case_twin_in_the_torch_namespace(tcl):
-    for spec in commands.ALL:
+    for spec in commands.TABLE.specs:
         for name in spec.names:
             assert tcl(f"info commands torch::{name}") == f"::torch::{name}"
     assert tcl("info commands torch::distributedScatter") == "::torch::distributedScatter"

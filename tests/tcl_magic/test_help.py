@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from tcl_magic import TclSession
-from tcl_magic.commands import ALL
+from tcl_magic.commands import TABLE
 
 ROOT = Path(__file__).resolve().parents[2]
 EXAMPLES = ROOT / "tcl_magic" / "examples.json"
@@ -25,7 +25,7 @@ def examples_of_the_reference() -> dict[str, str]:
     """Command -> the first complete one-line command of its section's first example that calls it."""
     sections = re.split(r"^### ", (ROOT / "docs" / "commands.md").read_text(), flags=re.M)[1:]
     found = {}
-    for spec in ALL:
+    for spec in TABLE.specs:
         body = next(s for s in sections if re.match(rf"torch::{spec.name}\b", s))
         names = "|".join(re.escape(n) for n in spec.names)
         for block in re.findall(r"```tcl\n(.*?)```", body, flags=re.S):
@@ -40,7 +40,7 @@ def examples_of_the_reference() -> dict[str, str]:
 
 def test_every_command_has_an_example_and_the_file_is_up_to_date():
     expected = examples_of_the_reference()
-    assert set(expected) == {s.name for s in ALL}
+    assert set(expected) == {s.name for s in TABLE.specs}
     assert json.loads(EXAMPLES.read_text()) == expected, "run: python tests/tcl_magic/test_help.py"
 
 
