@@ -16,3 +16,9 @@ def __getattr__(name: str):
         from .session import TclSession
         return TclSession
     raise AttributeError(f"module 'tcl_magic' has no attribute {name!r}")
+
+
+def _jupyter_labextension_paths() -> list[dict[str, str]]:
+    """The prebuilt JupyterLab extension in this package, for `jupyter labextension develop`
+    (an editable install; a wheel installs it under share/jupyter/labextensions itself)."""
+    return [{"src": "labextension", "dest": "torchtcl"}]
