@@ -224,8 +224,8 @@ def _handle_number(handle: str) -> int:
 
 class LiveOutput:
     """While a long cell runs: what ranks print, labelled by rank, and what each rank is
-    doing (running Tcl, or waiting in which collective for whom); the grouped view
-    replaces both at the end where the front end can clear output."""
+    doing (running Tcl, or waiting in which collective for whom): in a terminal as lines,
+    in Jupyter as a widget updated in place; there the cell's view replaces both at the end."""
 
     STATUS_EVERY_S = 1.0
     TERMINAL_REPEAT_S = 10.0
@@ -239,7 +239,7 @@ class LiveOutput:
         self._status_at = 0.0
         self._status_shape = ""
         self._status_printed_at = 0.0
-        self._handle = None
+        self._status = None
 
     def feed(self, pending) -> None:
         now = time.monotonic()
@@ -262,25 +262,27 @@ class LiveOutput:
     def _show_status(self, lines: list[str], now: float) -> None:
         if not lines:
             return
-        text = "still running:\n" + "\n".join(f"  {line}" for line in lines)
-        if self.can_clear:  # a Jupyter front end: one display, updated in place
-            from IPython.display import display
-            bundle = {"text/plain": text}
-            if self._handle is None:
-                self._handle = display(bundle, raw=True, display_id=True)
-            else:
-                self._handle.update(bundle, raw=True)
+        if self.can_clear:  # a Jupyter front end: one widget, updated in place
+            if self._status is None:
+                from .live_widget import LiveStatus
+                self._status = LiveStatus()
+            self._status.show(lines)
             self.shown = True
             return
+        text = "still running:\n" + "\n".join(f"  {line}" for line in lines)
         shape = re.sub(r"[0-9.]+ s\b", "", text)  # a terminal: again when it changes, or now and then
         if shape != self._status_shape or now - self._status_printed_at >= self.TERMINAL_REPEAT_S:
             print(text, file=sys.stderr, flush=True)
             self._status_shape, self._status_printed_at = shape, now
 
     def finish(self) -> None:
-        if self.shown and self.can_clear:  # a Jupyter front end: the grouped view replaces these lines
+        """In a Jupyter front end the live lines and the status go when the cell ends (at once:
+        a clear that waited for the next output would stay when no output follows)."""
+        if self._status is not None:
+            self._status.close()
+        if self.shown and self.can_clear:
             from IPython.display import clear_output
-            clear_output(wait=True)
+            clear_output()
 
 
 def activity(states: dict[int, RankState], ranks: Sequence[int], cell: str, stopped: Sequence[int] = (),

@@ -20,11 +20,11 @@ from IPython.core.magic_arguments import argument, magic_arguments, parse_argstr
 
 from launcher import LaunchError, RankCluster, RankFailure
 
-from . import convert, display, remote
+from . import convert, display, remote, view
 from .cluster_magic import ClusterMagics
 from .comm import format_ranks
 from .cell_values import TclCellError, cell_value
-from .frontend import cell_failure, print_output, write_now
+from .frontend import cell_failure, write_now
 from .results import CellResult
 from .session import TclSession
 from .supervise import CellAbandoned
@@ -199,16 +199,14 @@ class TorchTclMagics(Magics):
     # --- showing results ----------------------------------------------------------------
 
     def _show(self, results: list[CellResult], where: str, labels: list[str] | None, args) -> None:
-        if where == "cluster":
-            print_output(results, display.stream_lines)
         changed = self._changed(results, where)
-        if args.no_table:
-            return
-        from . import widgets  # ipywidgets only when a table is drawn
-        everything = display.tensor_table(results, labels=labels)
-        chosen = None if args.show == "all" else changed if args.show is None else _names([args.show], "--show")
-        table = everything if chosen is None else display.tensor_table(results, chosen, labels)
-        widgets.show_tensors(table, display.find_scatters(table, everything) if where == "cluster" else [])
+        table, pictures = None, []
+        if not args.no_table:
+            everything = display.tensor_table(results, labels=labels)
+            chosen = None if args.show == "all" else changed if args.show is None else _names([args.show], "--show")
+            table = everything if chosen is None else display.tensor_table(results, chosen, labels)
+            pictures = display.find_scatters(table, everything) if where == "cluster" else []
+        view.show_cell(results, where, table, pictures, rich=getattr(self.shell, "kernel", None) is not None)
 
     def _changed(self, results: list[CellResult], where: str) -> set[str]:
         """Tensor variables whose handle this cell created or replaced; remembers the new ones."""

@@ -13,6 +13,7 @@ import html
 from typing import Sequence
 
 from . import display
+from .frontend import print_output
 from .results import CallEvent, CellResult, TensorSummary
 
 MIME = "application/vnd.torchtcl.view+json"
@@ -144,3 +145,19 @@ def show_view(results: Sequence[CellResult], table: display.TensorTable | None,
     bundle = view_bundle(results, table, pictures, where)
     if bundle["text/plain"] or bundle[MIME]["calls"]:
         show(bundle, raw=True)
+
+
+def show_cell(results: Sequence[CellResult], where: str, table: display.TensorTable | None,
+              pictures: Sequence[display.ScatterPicture] = (), rich: bool = False) -> None:
+    """A cell's results as the front end can show them: on a cluster in a front end that
+    renders MIME bundles (`rich`, a Jupyter kernel), the one view; elsewhere each rank's
+    output as labelled lines and the table as before (output in the kernel was written live)."""
+    if where == "cluster" and rich:
+        show_view(results, table, pictures, where)
+        return
+    if where == "cluster":
+        print_output(results, display.stream_lines)
+    if table is not None and table.rows:
+        from .widgets import show_tensors  # ipywidgets only when a table is drawn
+
+        show_tensors(table, list(pictures))
