@@ -17,7 +17,7 @@ from typing import Any, Callable, Mapping, Sequence
 import torch
 
 from . import convert
-from .errors import TclCommandError
+from .errors import TclCommandError, invalid
 from .handles import HandleError
 
 REQUIRED = object()
@@ -267,7 +267,7 @@ class CommandSpec:
         except HandleError as err:
             raise TclCommandError(str(err), "HANDLE") from None
         except convert.ConversionError as err:
-            raise TclCommandError(f'Invalid {label} parameter. {err} Got: "{text}"', "VALUE") from None
+            raise invalid(label, str(err), text) from None
 
     def _arity_error(self) -> TclCommandError:
         return TclCommandError("Wrong number of arguments for positional syntax. "

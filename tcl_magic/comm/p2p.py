@@ -25,7 +25,7 @@ import time
 import torch
 import torch.distributed as dist
 
-from ..errors import TclCommandError, first_line
+from ..errors import TclCommandError, first_line, invalid, invalid_rank
 from .agreement import MAX_DIMS, header_meta, meta_slot, op_code
 from .rounds import RoundFailed
 from .states import format_ranks, pair_key
@@ -37,21 +37,19 @@ MAX_TAG = (1 << 30) - 1
 def check_transfer(comm: Comm, command: str, label: str, peer: int, tag: int) -> None:
     """A peer that can complete the transfer, and a tag gloo accepts."""
     if peer < 0:
-        raise TclCommandError(f"invalid {label} parameter: {peer} (a rank is >= 0)", "RANK")
+        raise invalid_rank(label, f"{peer} (a rank is >= 0)")
     if not comm.is_multi_rank:
         raise TclCommandError(f"torch::{command} needs a peer, and there is none: no process group of more "
                               "than one rank exists (start a cluster, or call torch::distributed_init)", "PEER")
     if peer >= comm.world_size:
-        raise TclCommandError(f"invalid {label} parameter: rank {peer} is not in the world "
-                              f"(ranks {format_ranks(range(comm.world_size))})", "RANK")
+        raise invalid_rank(label, f"rank {peer} is not in the world (ranks {format_ranks(range(comm.world_size))})")
     if peer == comm.rank:
-        raise TclCommandError(f"invalid {label} parameter: rank {peer} is this rank, and a transfer to "
-                              "oneself would never complete", "RANK")
+        raise invalid_rank(label, f"rank {peer} is this rank, and a transfer to oneself would never complete")
     if comm.running_ranks is not None and peer not in comm.running_ranks:
-        raise TclCommandError(f"invalid {label} parameter: rank {peer} is not running this cell (it runs "
-                              f"on ranks {format_ranks(comm.running_ranks)}), so it would never answer", "RANK")
+        raise invalid_rank(label, f"rank {peer} is not running this cell (it runs on ranks "
+                                  f"{format_ranks(comm.running_ranks)}), so it would never answer")
     if not 0 <= tag <= MAX_TAG:
-        raise TclCommandError(f"invalid tag parameter: {tag} (a tag is an integer from 0 to {MAX_TAG})", "TAG")
+        raise invalid("tag", f"Must be an integer from 0 to {MAX_TAG}.", tag, "TAG")
 
 
 class Transfer:

@@ -18,7 +18,7 @@ from typing import Sequence
 import torch
 import torch.distributed as dist
 
-from ..errors import TclCommandError, first_line
+from ..errors import TclCommandError, first_line, invalid, invalid_rank
 from .agreement import Agreement, Call
 from .stores import connect_store
 from .states import format_ranks
@@ -97,8 +97,7 @@ class Comm:
             return self._existing_world(rank, world_size, backend)
         backend = backend or ("nccl" if torch.cuda.is_available() else "gloo")
         if not 0 <= rank < world_size:
-            raise TclCommandError(f"invalid rank parameter: {rank} is not in 0..{world_size - 1} "
-                                  f"(world_size {world_size})", "RANK")
+            raise invalid("rank", f"Must be in 0..{world_size - 1} (world_size {world_size}).", rank, "RANK")
         from launcher import addresses  # only here: the launcher package imports ipyparallel
 
         where = _resolve(master_addr)
@@ -245,10 +244,9 @@ class Comm:
     def check_member_rank(self, label: str, rank: int, group: Group) -> None:
         """Rank parameters are global ranks of the group (any rank >= 0 in a world of one)."""
         if rank < 0:
-            raise TclCommandError(f"invalid {label} parameter: {rank} (a rank is >= 0)", "RANK")
+            raise invalid_rank(label, f"{rank} (a rank is >= 0)")
         if self.is_multi_rank and rank not in group.ranks:
-            raise TclCommandError(f"invalid {label} parameter: rank {rank} is not in "
-                                  f"{group.describe()}", "RANK")
+            raise invalid_rank(label, f"rank {rank} is not in {group.describe()}")
 
     # --- collectives ----------------------------------------------------------------------
 
@@ -268,10 +266,8 @@ def _resolve(host: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
     """The address of a master host, or a clear error at once (a name that does not resolve
     would otherwise be retried until long after the timeout)."""
     if not host.strip():
-        raise TclCommandError("invalid master_addr parameter: empty (a host name or address, e.g. 127.0.0.1)",
-                              "VALUE")
+        raise invalid("master_addr", "Must be a host name or address, e.g. 127.0.0.1.", host)
     try:
         return ipaddress.ip_address(socket.getaddrinfo(host, None, proto=socket.IPPROTO_TCP)[0][4][0])
     except (OSError, UnicodeError, ValueError) as err:
-        raise TclCommandError(f'invalid master_addr parameter: "{host}" does not resolve to an address ({err})',
-                              "RENDEZVOUS") from None
+        raise invalid("master_addr", f"Does not resolve to an address ({err}).", host, "RENDEZVOUS") from None

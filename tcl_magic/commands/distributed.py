@@ -8,7 +8,7 @@ from __future__ import annotations
 import torch
 
 from ..comm import collectives, p2p
-from ..errors import TclCommandError
+from ..errors import invalid
 from ..spec import DTYPE, INT, NUMBER, RANKS, SHAPE, STRING, TENSOR, Param, choice, command
 
 _GROUP = Param("group", STRING, "", help='process group name ("" = the world)')
@@ -42,14 +42,13 @@ def is_distributed(ctx):
 def distributed_init(ctx, rank, world_size, master_addr, master_port, backend, timeout):
     """Join a real process group (inside a cluster: report the one that exists)."""
     if world_size < 1:
-        raise TclCommandError(f"invalid world_size parameter: {world_size} (at least 1)", "VALUE")
+        raise invalid("world_size", "Must be at least 1.", world_size)
     if not 0 < master_port < 65536:
-        raise TclCommandError(f"invalid master_port parameter: {master_port} (a TCP port, 1-65535)", "VALUE")
+        raise invalid("master_port", "Must be a TCP port, 1-65535.", master_port)
     if not 0 < timeout <= MAX_TIMEOUT_S:
-        raise TclCommandError(f"invalid timeout parameter: {timeout} (seconds, more than 0 and at most "
-                              f"{MAX_TIMEOUT_S})", "VALUE")
+        raise invalid("timeout", f"Must be seconds, more than 0 and at most {MAX_TIMEOUT_S}.", timeout)
     if world_size > MAX_WORLD_SIZE:
-        raise TclCommandError(f"invalid world_size parameter: {world_size} (at most {MAX_WORLD_SIZE})", "VALUE")
+        raise invalid("world_size", f"Must be at most {MAX_WORLD_SIZE}.", world_size)
     return ctx.comm.init(rank, world_size, master_addr, master_port, backend, float(timeout))
 
 
@@ -63,7 +62,7 @@ def distributed_destroy(ctx):
 def distributed_new_group(ctx, name, ranks):
     """Create a named group; collective over the world, like torch's new_group."""
     if not name:
-        raise TclCommandError('Invalid name parameter: "" already means the world group', "VALUE")
+        raise invalid("name", 'Must not be empty: "" already means the world group.', name)
     ctx.comm.new_group(name, ranks)
     return name
 

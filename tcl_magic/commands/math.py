@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import torch
 
-from ..errors import TclCommandError
+from ..errors import invalid
 from ..handles import HandleError
 from ..spec import BOOL, DTYPE, INT, NUMBER, TENSOR, TENSOR_OR_NUMBER, Param, ParamType, command, declare
 from .. import convert
@@ -140,9 +140,9 @@ def tensor_narrow(ctx, tensor, dim, start, length):
 def tensor_slice(ctx, tensor, dim, start, end, step):
     """Entries start, start+step, ... before end along dim, like Python's x[start:end:step]."""
     if step < 1:
-        raise TclCommandError(f"invalid step parameter: {step} (a step is >= 1)", "VALUE")
+        raise invalid("step", "Must be at least 1.", step)
     if not -tensor.dim() <= dim < tensor.dim():
-        raise TclCommandError(f"invalid dim parameter: {dim} (the tensor has {tensor.dim()} dimension(s))", "VALUE")
+        raise invalid("dim", f"The tensor has {tensor.dim()} dimension(s).", dim)
     index = [slice(None)] * tensor.dim()
     index[dim] = slice(start, end, step)
     return tensor[tuple(index)].clone()

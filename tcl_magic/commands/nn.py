@@ -12,7 +12,7 @@ from torch import nn
 from torch.nn import functional as F
 
 from ..comm import data_parallel
-from ..errors import TclCommandError
+from ..errors import TclCommandError, invalid
 from ..spec import BOOL, DEVICE, DTYPE, INT, STRING, TENSOR, Param, ParamType, choice, command
 
 _GROUP = Param("group", STRING, "", help='process group name ("" = the world)')
@@ -50,7 +50,7 @@ def linear(ctx, in_features, out_features, bias):
     """A fully connected layer: y = x W^T + b, W of shape [out_features, in_features]."""
     for label, value in (("in_features", in_features), ("out_features", out_features)):
         if value < 1:
-            raise TclCommandError(f"invalid {label} parameter: {value} (at least 1)", "VALUE")
+            raise invalid(label, "Must be at least 1.", value)
     return _name(ctx, nn.Linear(in_features, out_features, bias=bias))
 
 

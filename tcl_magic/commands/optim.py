@@ -9,7 +9,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from ..errors import TclCommandError
+from .. import convert
+from ..errors import TclCommandError, invalid
 from ..handles import HandleError
 from ..spec import BOOL, NUMBER, Param, ParamType, command
 
@@ -23,7 +24,7 @@ def _parameters(text: str, ctx) -> list[torch.Tensor]:
         except HandleError:
             pass
     if not words:
-        raise HandleError("Invalid parameters: an empty list (give a module handle or a list of tensor handles)")
+        raise convert.ConversionError("Must be a module handle or a non-empty list of tensor handles.")
     tensors = [ctx.handles.get(word) for word in words]
     for word, tensor in zip(words, tensors):
         if not (tensor.is_leaf and tensor.requires_grad):
@@ -46,7 +47,7 @@ _OPT = Param("optimizer", OPTIMIZER, aliases=("opt",), help="optimizer handle")
 def _non_negative(**values: float) -> None:
     for label, value in values.items():
         if not value >= 0:
-            raise TclCommandError(f"invalid {label} parameter: {value} (at least 0)", "VALUE")
+            raise invalid(label, "Must be at least 0.", value)
 
 
 @command("optimizer_sgd", _PARAMS, Param("lr", NUMBER, 0.01, aliases=("learning_rate",)),
@@ -68,7 +69,7 @@ def optimizer_adam(ctx, parameters, lr, beta1, beta2, weight_decay):
     _non_negative(lr=lr, weight_decay=weight_decay)
     for label, beta in (("beta1", beta1), ("beta2", beta2)):
         if not 0 <= beta < 1:
-            raise TclCommandError(f"invalid {label} parameter: {beta} (from 0 up to, not including, 1)", "VALUE")
+            raise invalid(label, "Must be at least 0 and less than 1.", beta)
     optimizer = torch.optim.Adam(parameters, lr=lr, betas=(beta1, beta2), weight_decay=weight_decay)
     return ctx.handles.add_object("optimizer", optimizer)
 

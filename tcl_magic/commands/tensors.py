@@ -10,7 +10,7 @@ import torch
 from .. import convert
 from ..spec import (BOOL, DEVICE, DATA, DTYPE, INT, NUMBER, SHAPE, SHAPE_INFERRED, STRING,
                     TENSOR, TENSOR_LIST, TENSOR_OR_NUMBER, Param, command, declare)
-from ..errors import TclCommandError
+from ..errors import TclCommandError, invalid
 
 _TENSOR = Param("tensor", TENSOR, aliases=("input",), help="tensor handle")
 _DTYPE = Param("dtype", DTYPE, torch.float32, help="element type")
@@ -80,7 +80,7 @@ def arange(ctx, start, end, step, dtype, device, requires_grad):
 def randint(ctx, low, high, shape, dtype, device):
     """Random integers in [low, high)."""
     if high <= low:
-        raise TclCommandError(f"invalid high parameter: {high} (it must be more than low, {low})", "VALUE")
+        raise invalid("high", f"Must be more than low ({low}).", high)
     return torch.randint(low, high, shape, dtype=dtype, device=device)
 
 
@@ -88,7 +88,7 @@ def randint(ctx, low, high, shape, dtype, device):
 def manual_seed(ctx, seed):
     """Seed every random number generator of this rank (CPU and CUDA), for repeatable runs."""
     if seed < 0:
-        raise TclCommandError(f"invalid seed parameter: {seed} (a seed is >= 0)", "VALUE")
+        raise invalid("seed", "Must be at least 0.", seed)
     torch.manual_seed(seed)
     return seed
 

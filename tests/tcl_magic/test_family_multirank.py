@@ -195,7 +195,7 @@ def test_transfers_that_cannot_complete_are_refused(cluster):
     assert all(r.error.message == "Invalid work handle: nope" for r in on_all(cluster, "torch::distributed_wait nope"))
     results = on_all(cluster, "torch::distributed_isend [torch::ones {1}] [expr {([torch::get_rank] + 1) % "
                               "[torch::get_world_size]}] -1")
-    assert {r.error.message for r in results} == {"invalid tag parameter: -1 (a tag is an integer from 0 to 1073741823)"}
+    assert {r.error.message for r in results} == {'Invalid tag parameter. Must be an integer from 0 to 1073741823. Got: "-1"'}
 
 
 def test_init_inside_a_cluster_reports_the_group_and_refuses_contradictions(cluster):

@@ -21,9 +21,9 @@ def test_random_argument_lists_over_every_command_give_only_tcl_errors():
      "-9223372036854775808 to 9223372036854775807."),
     ("torch::tensor_create -data {300 -1} -dtype uint8", "Invalid data parameter. The value 300 cannot be "
      "converted to uint8 without overflow."),
-    ("torch::distributed_init 0 1 127.0.0.1 29500 gloo inf", "invalid timeout parameter: inf"),
-    ("torch::distributed_init 0 1 127.0.0.1 29500 gloo 1e308", "invalid timeout parameter: 1e+308"),
-    ("torch::distributed_init 0 100000000000 127.0.0.1", "invalid world_size parameter: 100000000000"),
+    ("torch::distributed_init 0 1 127.0.0.1 29500 gloo inf", "Invalid timeout parameter. Must be seconds, more than 0 and at most"),
+    ("torch::distributed_init 0 1 127.0.0.1 29500 gloo 1e308", "Invalid timeout parameter. Must be seconds, more than 0 and at most"),
+    ("torch::distributed_init 0 100000000000 127.0.0.1", "Invalid world_size parameter. Must be at most"),
 ])
 def test_values_out_of_range_are_tcl_errors(tcl_error, source, message):
     assert tcl_error(source).startswith(message)
