@@ -65,15 +65,16 @@ def complete(text: str, tensor_variables: Callable[[], Iterable[str]]) -> tuple[
 
 
 def inspect(text: str, cursor: int) -> str | None:
-    """torch::help's text for the command name under the cursor in a %%torchtcl cell."""
+    """torch::help's text for the command under the cursor in a %%torchtcl cell: the name
+    the cursor is on, else the command whose arguments it is among (Shift-Tab after
+    `torch::distributed_scatter $data ` shows that command's help)."""
     if not in_torchtcl_cell(text[:cursor] + "\n"):
         return None
     before = re.search(r"[\w:]*$", text[:cursor]).group(0)
     after = re.match(r"[\w:]*", text[cursor:]).group(0)
     match = _COMMAND_NAME.fullmatch((before + after).removeprefix("::"))
-    if match is None:
-        return None
-    return TABLE.describe(match.group(1))
+    name = match.group(1) if match else current_command(text[:cursor] + " x")
+    return None if name is None else TABLE.describe(name)
 
 
 def install(shell: Any, tensor_variables: Callable[[], Iterable[str]]) -> None:

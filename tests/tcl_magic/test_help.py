@@ -113,6 +113,9 @@ def test_a_real_kernel_completes_and_inspects_tcl_in_a_cell():
         cell = "%%torchtcl\nset t [torch::distributed_scatter $x 0]"
         reply = client.inspect(cell, cell.index("scatter"), reply=True, timeout=60)["content"]
         assert reply["found"] and reply["data"]["text/plain"].startswith("torch::distributed_scatter tensor ?src? ?group?")
+        after_arguments = cell.index(" 0]") + 2  # the cursor among the arguments: still that command's help
+        reply = client.inspect(cell, after_arguments, reply=True, timeout=60)["content"]
+        assert reply["found"] and reply["data"]["text/plain"].startswith("torch::distributed_scatter tensor ?src? ?group?")
         python = client.inspect("len", 3, reply=True, timeout=60)["content"]  # other cells: IPython's own answer
         assert python["found"] and "Return the number of items" in python["data"]["text/plain"]
     finally:
