@@ -1,7 +1,7 @@
 """The Tcl-to-torch bridge: torch::tensor_add on 4-element tensors in a Tcl loop, against
 the cheapest Python loop that does the same, a `torch.add` per iteration.
 
-    python benchmarks/bridge.py --calls 20000 --repeats 7
+    python -m benchmarks.bridge --calls 20000 --repeats 7
 
 Two ways, each against its Python twin: results dropped (`torch::tensor_add $a $b`, whose
 handles are freed by the sweeps, against `torch.add(a, b)`), and results kept (`lappend kept
@@ -13,15 +13,12 @@ from __future__ import annotations
 import argparse
 import gc
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-import torch  # noqa: E402
+import torch
 
-from tcl_magic import TclSession  # noqa: E402
+from tcl_magic import TclSession
 
 A, B = torch.tensor([1.0, 2.0, 3.0, 4.0]), torch.tensor([4.0, 3.0, 2.0, 1.0])
 

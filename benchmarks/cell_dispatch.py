@@ -1,6 +1,6 @@
 """Dispatch of a trivial %%torchtcl cell against ipyparallel's %%px on the same engines.
 
-    python benchmarks/cell_dispatch.py --ranks 4 --repeats 200
+    python -m benchmarks.cell_dispatch --ranks 4 --repeats 200
 
 One cluster, one IPython shell with both magics: `%%torchtcl` of `set x 1` (every rank
 evaluates it in its Tcl session and the kernel shows the grouped result) and `%%px` of
@@ -12,16 +12,13 @@ import argparse
 import contextlib
 import io
 import statistics
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from IPython.core.interactiveshell import InteractiveShell  # noqa: E402
+from IPython.core.interactiveshell import InteractiveShell
 
-from launcher import LaunchConfig, RankCluster  # noqa: E402
-from tcl_magic.magic import attach_cluster  # noqa: E402
+from launcher import LaunchConfig, RankCluster
+from tcl_magic.magic import attach_cluster
 
 
 def timed(run_cell, repeats: int) -> list[float]:

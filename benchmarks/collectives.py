@@ -1,7 +1,7 @@
 """Every torch:: collective against the raw torch.distributed call on the same ranks and data.
 
-    python benchmarks/collectives.py --ranks 4 --elements 1024 --calls 100
-    python benchmarks/collectives.py --ranks 4 --elements 16777216 --calls 1
+    python -m benchmarks.collectives --ranks 4 --elements 1024 --calls 100
+    python -m benchmarks.collectives --ranks 4 --elements 16777216 --calls 1
 
 Each collective runs interleaved with its raw twin on one cluster: `--calls` calls per
 repeat, in a Tcl loop in one evaluation against a Python loop of the raw call (the cheapest
@@ -12,14 +12,11 @@ input as it was, as the torch:: command does (so all_reduce reduces a clone).
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks import rank_side  # noqa: E402
-from benchmarks.scatter import MIB, slowest_rank_median  # noqa: E402
-from launcher import LaunchConfig, RankCluster  # noqa: E402
+from benchmarks import rank_side
+from benchmarks.scatter import MIB, slowest_rank_median
+from launcher import LaunchConfig, RankCluster
 
 
 def main() -> None:

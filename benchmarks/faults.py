@@ -1,6 +1,6 @@
 """How fast a mistake on one rank reaches every rank, against the collective timeout.
 
-    python benchmarks/faults.py --ranks 4 --timeout 60
+    python -m benchmarks.faults --ranks 4 --timeout 60
 
 The baseline is what raw torch.distributed does with the same mistake: every waiting rank
 sits in the collective until the timeout (here --timeout seconds), then the gloo group is
@@ -16,15 +16,12 @@ import argparse
 import os
 import signal
 import statistics
-import sys
 import threading
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from launcher import LaunchConfig, RankCluster  # noqa: E402
-from tcl_magic.supervise import CellSupervisor  # noqa: E402
+from launcher import LaunchConfig, RankCluster
+from tcl_magic.supervise import CellSupervisor
 
 SCENARIOS = {
     "divergent all_reduce (rank 2 errors first)":

@@ -1,7 +1,7 @@
 """Random argument lists for every torch:: command, in one process: any `internal error` (a
 Python exception that escaped as a bug) or exception out of the session is a failure.
 
-    python benchmarks/fuzz.py --seed 1 --calls 60000
+    python -m benchmarks.fuzz --seed 1 --calls 60000
 
 tests/tcl_magic/test_fuzz.py runs a few thousand of these, with a fixed seed, on every test run.
 """
@@ -10,11 +10,9 @@ from __future__ import annotations
 import argparse
 import random
 import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tcl_magic import TclSession, commands  # noqa: E402
+from tcl_magic import TclSession, commands
 
 SKIPPED = {"distributed_init"}  # a valid call waits for other ranks: its mistakes are tested one by one
 WORDS = ["0", "1", "2", "-1", "3", "9223372036854775808", "-9223372036854775809", "1000000000000000000000000000000",

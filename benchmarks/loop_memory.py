@@ -1,7 +1,7 @@
 """Peak memory of a loop that reassigns a large tensor, inside one evaluation.
 
-    python benchmarks/loop_memory.py --mb 100 --iterations 100
-    python benchmarks/loop_memory.py --ranks 2 --mb 10 --iterations 400
+    python -m benchmarks.loop_memory --mb 100 --iterations 100
+    python -m benchmarks.loop_memory --ranks 2 --mb 10 --iterations 400
 
 `set chunk [torch::aten::clone $data]` repeated in a Tcl `for` loop, at top level and inside
 a proc, against the bytes the script can reach at any moment (`$data` and `$chunk`), and
@@ -78,7 +78,6 @@ def main() -> None:
 
 
 def on_ranks(options) -> None:
-    sys.path.insert(0, str(ROOT))
     from benchmarks import rank_side
     from launcher import LaunchConfig, RankCluster
 

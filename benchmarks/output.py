@@ -1,20 +1,17 @@
 """Rank output through the cluster: 20,000 `puts` lines on each of 4 ranks, against the same
 loop in one kernel-local session (the baseline: no cluster at all).
 
-    python benchmarks/output.py --ranks 4 --lines 20000
+    python -m benchmarks.output --ranks 4 --lines 20000
 """
 from __future__ import annotations
 
 import argparse
-import sys
 import time
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from launcher import LaunchConfig, RankCluster  # noqa: E402
-from tcl_magic import remote  # noqa: E402
-from tcl_magic.session import TclSession  # noqa: E402
+from launcher import LaunchConfig, RankCluster
+from tcl_magic import remote
+from tcl_magic.session import TclSession
 
 
 def main() -> None:

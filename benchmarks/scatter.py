@@ -1,6 +1,6 @@
 """torch::distributed_scatter against a raw torch.distributed.scatter on the same ranks.
 
-    python benchmarks/scatter.py --ranks 4 --elements 16777216
+    python -m benchmarks.scatter --ranks 4 --elements 16777216
 
 Both run on one cluster, interleaved, on the same data; a repeat's time is the slowest
 rank's, and the ratio compares medians. Also measured: the peak memory of the source and
@@ -10,14 +10,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 
-from benchmarks import rank_side  # noqa: E402
-from launcher import LaunchConfig, RankCluster  # noqa: E402
+
+from benchmarks import rank_side
+from launcher import LaunchConfig, RankCluster
 
 MIB = 1024 * 1024
 

@@ -1,6 +1,6 @@
 """Memory over many cells: the same cell again and again on every rank, as a user repeats it.
 
-    python benchmarks/soak.py --ranks 4 --cells 1000 --elements 1000000
+    python -m benchmarks.soak --ranks 4 --cells 1000 --elements 1000000
 
 Each cell makes a fresh 1M-element source and scatters it (`set data [torch::rand ...];
 set chunk [torch::distributed_scatter $data 0]`), through the same supervisor as the magic.
@@ -11,15 +11,12 @@ The goal is below 0.1 MiB per cell: the old tensors are freed without tensor_fre
 from __future__ import annotations
 
 import argparse
-import sys
-from pathlib import Path
 
 import psutil
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from launcher import LaunchConfig, RankCluster  # noqa: E402
-from tcl_magic.supervise import CellSupervisor  # noqa: E402
+from launcher import LaunchConfig, RankCluster
+from tcl_magic.supervise import CellSupervisor
 
 MIB = 1 << 20
 

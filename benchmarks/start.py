@@ -1,6 +1,6 @@
 """Time from "start" to ranks ready to run a cell, against the lightest ways to get there.
 
-    python benchmarks/start.py --ranks 4 --repeats 3
+    python -m benchmarks.start --ranks 4 --repeats 3
 
 Measured in the same run, medians of --repeats:
 - ours: RankCluster.start() of N local CPU ranks (what `%torchtcl cluster start -n N`
@@ -27,11 +27,10 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT))
 
-from launcher import LaunchConfig, RankCluster  # noqa: E402
-from tcl_magic import remote  # noqa: E402
-from tcl_magic.preload import ENGINE_PRELOAD  # noqa: E402
+from launcher import LaunchConfig, RankCluster
+from tcl_magic import remote
+from tcl_magic.preload import ENGINE_PRELOAD
 
 DEMO = ROOT / "examples" / "scatter_demo.tcl"
 

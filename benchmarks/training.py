@@ -1,6 +1,6 @@
 """A training step written in Tcl against the same step written in Python with torch.
 
-    python benchmarks/training.py --ranks 4 --steps 50 --width 256
+    python -m benchmarks.training --ranks 4 --steps 50 --width 256
 
 In one process: `steps` SGD steps of a 2-layer MLP (forward, MSE loss, backward, step) as
 a torch:: loop, against the same loop in Python (the cheapest way a Python user would
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
-from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from benchmarks.rank_side import training_times  # noqa: E402
-from benchmarks.scatter import slowest_rank_median  # noqa: E402
-from launcher import LaunchConfig, RankCluster  # noqa: E402
+from benchmarks.rank_side import training_times
+from benchmarks.scatter import slowest_rank_median
+from launcher import LaunchConfig, RankCluster
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])

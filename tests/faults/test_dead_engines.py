@@ -4,24 +4,24 @@ rank, a new process group, every other rank's variables kept)."""
 import os
 import signal
 import threading
-import time
 
 import pytest
 
-from recovery import assert_collectives_work
+from recovery import assert_collectives_work, wait_for, waiting_in_a_round
 from tcl_magic.cell_values import TclCellError
 
 
 def kill_rank(cluster, rank):
+    """SIGKILL the rank's engine; return its pid once the launcher knows the rank dead."""
     pid = cluster.rank_pids()[rank]
     os.kill(pid, signal.SIGKILL)
+    wait_for(lambda: rank in cluster.dead_ranks(), f"rank {rank} seen dead")
     return pid
 
 
 def test_an_engine_killed_between_cells_is_replaced_before_the_next_cell(ip, cell, on_faults, capsys):
     cell("set kept [torch::get_rank]", "--no-table")
     pid = kill_rank(on_faults, 2)
-    time.sleep(0.2)
     assert_collectives_work(cell)
     err = capsys.readouterr().err
     assert f"[cluster] rank 2 died (its engine process {pid} ended): a fresh engine took its place" in err
@@ -33,12 +33,11 @@ def test_an_engine_killed_between_cells_is_replaced_before_the_next_cell(ip, cel
     assert "picklable" not in err
 
 
-def test_an_engine_killed_while_the_others_wait_is_named_and_their_output_kept(cell, on_faults, tmp_path,
+def test_an_engine_killed_while_the_others_wait_is_named_and_their_output_kept(magics, cell, on_faults, tmp_path,
                                                                                 capsys):
     def kill_when_waiting():
-        while len(list(tmp_path.glob("started*"))) < 4:
-            time.sleep(0.02)
-        time.sleep(0.3)
+        wait_for(lambda: len(list(tmp_path.glob("started*"))) == 4, "every rank in the cell")
+        wait_for(waiting_in_a_round(magics, [0, 2, 3]), "ranks 0,2,3 waiting in the barrier")
         kill_rank(on_faults, 1)
     threading.Thread(target=kill_when_waiting, daemon=True).start()
     with pytest.raises(TclCellError) as failure:
@@ -60,8 +59,6 @@ def test_reset_with_a_dead_engine_says_so_without_a_traceback_and_the_next_cell_
     from IPython.core.error import UsageError
 
     kill_rank(on_faults, 1)
-    while 1 not in on_faults.dead_ranks():
-        time.sleep(0.01)
     with pytest.raises(UsageError) as failure:
         ip.run_line_magic("torchtcl", "reset")
     assert "Traceback" not in str(failure.value)

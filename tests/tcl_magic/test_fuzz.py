@@ -1,15 +1,10 @@
 """No user input reaches a Python exception: a fixed-seed run of random argument lists over
 every command (benchmarks/fuzz.py runs a larger one), and the cases once found by hand."""
-import sys
-from pathlib import Path
-
 import pytest
 from IPython.core.error import UsageError
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
-
-from benchmarks.fuzz import fuzz  # noqa: E402
-from tcl_magic.magic import parse_ranks  # noqa: E402
+from benchmarks.fuzz import fuzz
+from tcl_magic.magic import parse_ranks
 
 
 def test_random_argument_lists_over_every_command_give_only_tcl_errors():
