@@ -20,18 +20,15 @@ import socket
 import tempfile
 import time
 import weakref
-from datetime import timedelta
 from typing import Callable, Sequence
 
-import psutil
-
-from . import addresses, ipp_processes, rank_setup
+from . import ipp_processes, rank_setup
+from .cluster_stores import ClusterStores
 from .config import LOCAL_ENGINES, LaunchConfig
-from .errors import LaunchError
+from .errors import LaunchError, start_error
 from .placement import EngineFacts, RankPlacement, place_ranks
 from .reaper import ReaperHandle
-from .runs import PendingRun, check_timeout
-from .shared_store import SharedStore
+from .runs import EngineViews, PendingRun, check_on_ranks, check_timeout
 
 log = logging.getLogger(__name__)
 
@@ -69,10 +66,8 @@ class RankCluster:
         if config is None:
             config = LaunchConfig()
         if not isinstance(config, LaunchConfig):
-            raise LaunchError(
-                f"RankCluster needs a LaunchConfig, got {config!r}; "
-                f"build one with LaunchConfig(ranks=..., backend=...)."
-            )
+            raise LaunchError(f"RankCluster needs a LaunchConfig, got {config!r}; "
+                              "build one with LaunchConfig(ranks=..., backend=...).")
         self._config = config
         self._reset()
 
@@ -87,21 +82,15 @@ class RankCluster:
         self._placements: list[RankPlacement] = []
         self._pids: set[int] = set()
         self._engine_pids: dict[int, int] = {}  # engine id -> pid, for engines on this host
-        self._views: dict[tuple[int, ...], object] = {}  # engine ids -> their DirectView
-        self._store = None
-        self._store_addr: tuple[str, int] | None = None
-        if getattr(self, "_shared_store", None) is not None:
-            self._shared_store.close()
-            self._shared_store.unlink()
-        self._shared_store: SharedStore | None = None
+        self._engines: EngineViews | None = None  # how calls reach the engines
+        if getattr(self, "_stores", None) is not None:
+            self._stores.close()
+        self._stores = ClusterStores()
         self._generation = 0
 
     def __repr__(self) -> str:
         state = "running" if self.is_running else "stopped"
-        return (
-            f"RankCluster(ranks={self.world_size}, backend={self.backend!r}, "
-            f"engines={self._config.engines!r}, {state})"
-        )
+        return f"RankCluster(ranks={self.world_size}, backend={self.backend!r}, engines={self._config.engines!r}, {state})"
 
     def __enter__(self) -> "RankCluster":
         return self.start()
@@ -145,7 +134,7 @@ class RankCluster:
         each generation of the process group's rendezvous, and whatever the ranks tell
         each other (a client of it can read and write the same keys)."""
         self._require_running()
-        return self._store
+        return self._stores.control
 
     @property
     def message_store(self):
@@ -153,7 +142,7 @@ class RankCluster:
         in shared memory when every rank runs on this host (a few microseconds a call),
         else the TCP control store (a round trip to this process each)."""
         self._require_running()
-        return self._shared_store or self._store
+        return self._stores.message
 
     @property
     def generation(self) -> int:
@@ -203,10 +192,10 @@ class RankCluster:
                   **kwargs) -> PendingRun:
         """Like run(), but returns a PendingRun at once; its get() gives the results."""
         self._require_running()
-        ranks = self._check_on_ranks(on_ranks)
+        ranks = check_on_ranks(on_ranks, len(self._placements))
         engine_of = {p.rank: p.engine_id for p in self._placements}
         name = getattr(fn, "__qualname__", repr(fn))
-        return self._submit({r: engine_of[r] for r in ranks}, fn, args, kwargs, name)
+        return self._engines.submit({r: engine_of[r] for r in ranks}, fn, args, kwargs, name)
 
     def dead_ranks(self) -> dict[int, str]:
         """Ranks whose engine process has ended, with what was seen: at once for engines on
@@ -216,7 +205,7 @@ class RankCluster:
         registered = set(self._client.ids)
         for p in self._placements:
             pid = self._engine_pids.get(p.engine_id)
-            if pid is not None and not _alive(pid):
+            if pid is not None and not ipp_processes.alive(pid):
                 dead[p.rank] = f"its engine process {pid} ended"
             elif pid is None and p.engine_id not in registered:
                 dead[p.rank] = f"its engine {p.engine_id} on {p.host} stopped answering the controller"
@@ -296,7 +285,9 @@ class RankCluster:
             stage("placing ranks")
             facts = self._collect_facts(self._client.ids, deadline)
             placements = place_ranks(facts, self.backend)
-            self._serve_store(facts)
+            here = socket.gethostname()
+            self._stores.serve(self._cluster.controller_ip, self._config.timeout_s, self._profile_dir,
+                               all_here=all(f.host == here for f in facts))
             stage("joining the process group")
             self._join_process_group(placements)
         except BaseException as exc:
@@ -304,7 +295,7 @@ class RankCluster:
             self._cleanup()
             if not isinstance(exc, Exception):
                 raise  # KeyboardInterrupt and friends: cleaned up, pass on
-            raise _start_error(self._config, exc, logs) from exc
+            raise start_error(self._config, exc, logs) from exc
         return self
 
     def _start_processes(self, deadline: float, stage: Callable[[str], None]) -> None:
@@ -322,53 +313,29 @@ class RankCluster:
         self._cluster.start_engines_sync(self._config.resolved_ranks)
         self._watch(ipp_processes.launcher_pids(self._cluster))
         stage(REGISTERING)
-        self._client = ipp_processes.connect_when_up(
-            self._cluster, self._config.resolved_ranks, deadline
-        )
+        self._client = ipp_processes.connect_when_up(self._cluster, self._config.resolved_ranks, deadline)
+        self._engines = EngineViews(self._client)
 
     def _collect_facts(self, engine_ids, deadline: float) -> list[EngineFacts]:
         engine_ids = sorted(engine_ids)
         ipp_processes.make_importable(self._client, engine_ids, PACKAGE_PARENT)
-        pending = self._submit(
-            {e: e for e in engine_ids}, rank_setup.describe_engine, (self._cluster.controller_ip,), {},
-            "describe_engine"
-        )
+        pending = self._engines.submit({e: e for e in engine_ids}, rank_setup.describe_engine,
+                                       (self._cluster.controller_ip,), {}, "describe_engine")
         reports = pending.get(timeout=max(0.0, deadline - time.monotonic()))
         here = socket.gethostname()
         local = {e: r["pid"] for e, r in zip(engine_ids, reports) if r["host"] == here}
         self._engine_pids.update(local)
         self._watch(local.values())
-        self._watch(_descendants(local.values()))  # e.g. ipyparallel's per-engine nanny
-        return [
-            EngineFacts(engine_id=e, host=r["host"], gpu_count=r["gpu_count"], address=r["address"],
-                        launch_rank=r["launch_rank"])
-            for e, r in zip(engine_ids, reports)
-        ]
-
-    def _serve_store(self, facts: list[EngineFacts]) -> None:
-        """The control store, here, on the address the controller listens on (never on
-        every interface); and the shared-memory store, when every engine runs on this host."""
-        import torch.distributed as dist
-
-        address = self._cluster.controller_ip
-        listener = addresses.listen_socket(address)
-        port = listener.getsockname()[1]
-        self._store = dist.TCPStore(  # it owns the socket from now on, and closes it when it stops
-            address, port, None, True, timeout=timedelta(seconds=self._config.timeout_s),
-            wait_for_workers=False, master_listen_fd=listener.detach(),
-        )
-        self._store_addr = (address, port)
-        if all(f.host == socket.gethostname() for f in facts):
-            path = os.path.join(self._profile_dir, f"messages-{time.monotonic_ns()}.store")
-            self._shared_store = SharedStore(path, timedelta(seconds=self._config.timeout_s), create=True)
+        self._watch(ipp_processes.descendants(local.values()))  # e.g. ipyparallel's per-engine nanny
+        return [EngineFacts.of_report(e, r) for e, r in zip(engine_ids, reports)]
 
     def _join_process_group(self, placements: list[RankPlacement]) -> None:
         timeout_s = self._config.timeout_s
         calls = {
             p.rank: self._client[p.engine_id].apply_async(
                 rank_setup.call_captured, rank_setup.init_rank,
-                (p, self.backend, *self._store_addr, self._generation, timeout_s,
-                 self._shared_store and self._shared_store.path), {},
+                (p, self.backend, *self._stores.address, self._generation, timeout_s,
+                 self._stores.shared_path), {},
             )
             for p in placements
         }
@@ -388,53 +355,9 @@ class RankCluster:
 
     # -- helpers -------------------------------------------------------------
 
-    def _submit(self, engine_of: dict[int, int], fn: Callable, args: tuple,
-                kwargs: dict, name: str) -> PendingRun:
-        """Send fn to the engines (keys of the result: ranks or engine ids)."""
-        try:
-            calls = dict(zip(engine_of, ipp_processes.apply_on_each(
-                self._view(list(engine_of.values())), rank_setup.call_captured, fn, args, kwargs)))
-        except IndexError as exc:  # ipyparallel: "No such engine"
-            raise LaunchError(
-                f"could not send {name} to the ranks: an engine is gone ({exc}); heal() "
-                f"replaces dead engines, restart() starts all of them afresh."
-            ) from exc
-        except Exception as exc:
-            raise LaunchError(
-                f"could not send {name} to the ranks: {exc!r}; the function and its "
-                f"arguments must be picklable (module-level functions are)."
-            ) from exc
-        return PendingRun(calls, name)
-
-    def _view(self, engines: list[int]):
-        """The ipyparallel view of these engines, made once (making one costs more than a call)."""
-        key = tuple(engines)
-        if key not in self._views:
-            self._views[key] = self._client[key[0] if len(key) == 1 else list(key)]  # one: its results unwrapped
-        return self._views[key]
-
     def _require_running(self) -> None:
         if not self.is_running:
             raise LaunchError(f"{self!r} is not running; call start() first.")
-
-    def _check_on_ranks(self, on_ranks: Sequence[int] | None) -> list[int]:
-        world = len(self._placements)
-        if on_ranks is None:
-            return list(range(world))
-        try:
-            ranks = list(on_ranks) if not isinstance(on_ranks, (str, bytes)) else []
-        except TypeError:  # not iterable, e.g. on_ranks=1
-            ranks = []
-        if not ranks or any(
-            isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < world for r in ranks
-        ):
-            raise LaunchError(
-                f"on_ranks={on_ranks!r} is not a non-empty list of ranks in 0..{world - 1}; "
-                f"give e.g. on_ranks=[0] or leave it out to run on all ranks."
-            )
-        if len(set(ranks)) != len(ranks):
-            raise LaunchError(f"on_ranks={on_ranks!r} names a rank twice; list each rank once.")
-        return ranks
 
     def _watch(self, pids) -> None:
         new = {int(p) for p in pids} - self._pids
@@ -455,7 +378,7 @@ class RankCluster:
     def _stop_processes(self, keep: int | None = None) -> list[int]:
         """Stop the engines and the controller; returns the pids of this cluster's processes
         still alive (but ``keep``), for the caller to end."""
-        self._watch(_descendants(self._pids))  # helpers outlive their engines briefly
+        self._watch(ipp_processes.descendants(self._pids))  # helpers outlive their engines briefly
         for problem in ipp_processes.stop_cluster(self._cluster, self._client):
             log.warning("while stopping %r: %s", self, problem)
         left = ipp_processes.processes_of(self._profile_dir) if self._profile_dir else []
@@ -466,8 +389,6 @@ class RankCluster:
         self._watch(self._stop_processes())  # the reaper ends any survivor
         if self._profile_dir:
             ipp_processes.stop_warm_parent(self._profile_dir)
-        self._store = None  # the server stops with its last reference
-        if self._profile_dir:
             shutil.rmtree(self._profile_dir, ignore_errors=True)
         if self._reaper is not None:
             self._reaper.finish()  # kills any survivor it was told about
@@ -475,42 +396,3 @@ class RankCluster:
         self._reset()
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
-    except psutil.Error:
-        return False
-
-
-def _descendants(pids) -> list[int]:
-    """Pids of the children (recursively) of local processes, where visible."""
-    found = []
-    for pid in pids:
-        try:
-            found += [child.pid for child in psutil.Process(pid).children(recursive=True)]
-        except psutil.Error:
-            pass
-    return found
-
-
-_WHAT_TO_CHECK = {
-    "ssh": "that `ssh -o BatchMode=yes [-p PORT] HOST true` works for every host of the engines setting "
-           "(keys, ports, known hosts), and that remote_python on each host has tcl-magic installed",
-    "mpi": "that mpiexec starts `python -c pass` with the same arguments, and its hosts and slots",
-    "slurm": "the job with squeue/sacct, and the partition and time limit it asked for",
-}
-
-
-def _start_error(config: LaunchConfig, exc: Exception, logs: str) -> LaunchError:
-    what = (
-        f"could not start {config.resolved_ranks} rank(s) with engines={config.engines!r}, "
-        f"backend={config.resolved_backend!r}"
-    )
-    detail = str(exc) if isinstance(exc, LaunchError) else repr(exc)
-    message = f"{what}: {detail}"
-    if config.engines in _WHAT_TO_CHECK and not isinstance(exc, LaunchError):
-        message += f"\nCheck {_WHAT_TO_CHECK[config.engines]}."
-    message += "\nEverything started was stopped."
-    if logs:
-        message += f"\nLast lines of the controller/engine logs:\n{logs}"
-    return LaunchError(message)

@@ -7,7 +7,10 @@ quotes the offending value and says what to do.
 
 from __future__ import annotations
 
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
+
+if TYPE_CHECKING:
+    from .config import LaunchConfig
 
 
 class LaunchError(Exception):
@@ -55,3 +58,27 @@ class RankFailure(LaunchError):
 
     def __reduce__(self):
         return (type(self), (self.failures, self.results))
+
+
+_WHAT_TO_CHECK = {
+    "ssh": "that `ssh -o BatchMode=yes [-p PORT] HOST true` works for every host of the engines setting "
+           "(keys, ports, known hosts), and that remote_python on each host has torchtcl installed",
+    "mpi": "that mpiexec starts `python -c pass` with the same arguments, and its hosts and slots",
+    "slurm": "the job with squeue/sacct, and the partition and time limit it asked for",
+}
+
+
+def start_error(config: "LaunchConfig", exc: Exception, logs: str) -> LaunchError:
+    """What a failed start says: what it tried, why it failed, what to check, the logs."""
+    what = (
+        f"could not start {config.resolved_ranks} rank(s) with engines={config.engines!r}, "
+        f"backend={config.resolved_backend!r}"
+    )
+    detail = str(exc) if isinstance(exc, LaunchError) else repr(exc)
+    message = f"{what}: {detail}"
+    if config.engines in _WHAT_TO_CHECK and not isinstance(exc, LaunchError):
+        message += f"\nCheck {_WHAT_TO_CHECK[config.engines]}."
+    message += "\nEverything started was stopped."
+    if logs:
+        message += f"\nLast lines of the controller/engine logs:\n{logs}"
+    return LaunchError(message)

@@ -251,13 +251,6 @@ def wait_for_new_engine(client: ipp.Client, known: set[int], deadline: float) ->
                       "check the engine logs, or restart the cluster.")
 
 
-def apply_on_each(view, fn, *args) -> tuple:
-    """`fn(*args)` on every engine of `view` (a DirectView), one AsyncResult per engine in
-    the view's order: the view pickles the call once for all of them, which costs less than
-    a view per engine."""
-    return view.apply_async(fn, *args).split()
-
-
 def make_importable(client: ipp.Client, engine_ids, path: str) -> None:
     """Put ``path`` on the engines' sys.path, so they import our package as we do.
 
@@ -318,3 +311,22 @@ def log_tail(profile_dir: str, lines: int = LOG_TAIL_LINES) -> str:
         if tail:
             chunks.append(f"--- {os.path.basename(path)} ---\n" + "\n".join(tail))
     return "\n".join(chunks)
+
+
+def alive(pid: int) -> bool:
+    """Whether a local process runs (a zombie does not)."""
+    try:
+        return psutil.Process(pid).status() != psutil.STATUS_ZOMBIE
+    except psutil.Error:
+        return False
+
+
+def descendants(pids) -> list[int]:
+    """Pids of the children (recursively) of local processes, where visible."""
+    found = []
+    for pid in pids:
+        try:
+            found += [child.pid for child in psutil.Process(pid).children(recursive=True)]
+        except psutil.Error:
+            pass
+    return found

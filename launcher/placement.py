@@ -32,6 +32,11 @@ class EngineFacts:
     address: str = LOOPBACK_ADDR
     launch_rank: int | None = None
 
+    @classmethod
+    def of_report(cls, engine_id: int, report: dict) -> "EngineFacts":
+        """From what rank_setup.describe_engine reported."""
+        return cls(engine_id, report["host"], report["gpu_count"], report["address"], report["launch_rank"])
+
 
 @dataclass(frozen=True)
 class RankPlacement:

@@ -10,12 +10,12 @@ collection turns these into results in the requested rank order, or a
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import Any, Callable
 
 from ipyparallel.error import RemoteError
 
 from .errors import LaunchError, RankError, RankFailure, RankTimeout
-from .rank_setup import FAILED
+from .rank_setup import FAILED, call_captured
 
 
 class PendingRun:
@@ -115,3 +115,54 @@ def _outcome(ar) -> tuple[bool, Any]:
     if status == FAILED:
         return False, value
     return True, value
+
+
+class EngineViews:
+    """How calls reach the engines: through ipyparallel DirectViews, one per set of engines,
+    made once (making one costs more than a call), each call pickled once for all of them."""
+
+    def __init__(self, client) -> None:
+        self.client = client
+        self._views: dict[tuple[int, ...], Any] = {}
+
+    def submit(self, engine_of: dict[int, int], fn: Callable, args: tuple, kwargs: dict, name: str) -> PendingRun:
+        """Send fn to the engines `engine_of` maps to (keys of the result: ranks or engine ids)."""
+        try:
+            view = self._view(tuple(engine_of.values()))
+            calls = dict(zip(engine_of, view.apply_async(call_captured, fn, args, kwargs).split()))
+        except IndexError as exc:  # ipyparallel: "No such engine"
+            raise LaunchError(
+                f"could not send {name} to the ranks: an engine is gone ({exc}); heal() "
+                f"replaces dead engines, restart() starts all of them afresh."
+            ) from exc
+        except Exception as exc:
+            raise LaunchError(
+                f"could not send {name} to the ranks: {exc!r}; the function and its "
+                f"arguments must be picklable (module-level functions are)."
+            ) from exc
+        return PendingRun(calls, name)
+
+    def _view(self, engines: tuple[int, ...]):
+        if engines not in self._views:  # one engine: its results unwrapped, as a list of one
+            self._views[engines] = self.client[engines[0] if len(engines) == 1 else list(engines)]
+        return self._views[engines]
+
+
+def check_on_ranks(on_ranks, world: int) -> list[int]:
+    """The ranks a run is for, checked: all of 0..world-1 when `on_ranks` is None."""
+    if on_ranks is None:
+        return list(range(world))
+    try:
+        ranks = list(on_ranks) if not isinstance(on_ranks, (str, bytes)) else []
+    except TypeError:  # not iterable, e.g. on_ranks=1
+        ranks = []
+    if not ranks or any(
+        isinstance(r, bool) or not isinstance(r, int) or not 0 <= r < world for r in ranks
+    ):
+        raise LaunchError(
+            f"on_ranks={on_ranks!r} is not a non-empty list of ranks in 0..{world - 1}; "
+            f"give e.g. on_ranks=[0] or leave it out to run on all ranks."
+        )
+    if len(set(ranks)) != len(ranks):
+        raise LaunchError(f"on_ranks={on_ranks!r} names a rank twice; list each rank once.")
+    return ranks
