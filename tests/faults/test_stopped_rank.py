@@ -4,11 +4,10 @@ the cell ends as any interrupted one and the next cell's collectives work."""
 import os
 import signal
 import threading
-import time
 
 import pytest
 
-from recovery import assert_collectives_work
+from recovery import assert_collectives_work, wait_for
 from tcl_magic import display
 from tcl_magic.comm.states import RankState
 from tcl_magic.cell_values import TclCellError
@@ -20,10 +19,12 @@ def test_a_stopped_rank_is_shown_stopped_and_the_cell_ends_once_it_runs_again(ce
     board, pid = magics.supervisor.board, on_faults.rank_pids()[3]
 
     def stop_then_continue():
-        while [s.phase for s in board.states().values()] != ["wait", "wait", "wait", "run"]:
-            time.sleep(0.02)
+        wait_for(lambda: [s.phase for s in board.states().values()] == ["wait", "wait", "wait", "run"],
+                 "ranks 0-2 waiting for rank 3")
         os.kill(pid, signal.SIGSTOP)
-        time.sleep(3.0)  # past --timeout 2: the front end interrupts every rank, rank 3 cannot hear it yet
+        # past --timeout 2 the front end interrupts every rank; rank 3 cannot hear it yet
+        wait_for(lambda: all(s.phase == "done" for s in board.states([0, 1, 2]).values()),
+                 "ranks 0-2 interrupted at the cell's time limit")
         os.kill(pid, signal.SIGCONT)
 
     threading.Thread(target=stop_then_continue, daemon=True).start()
