@@ -88,7 +88,7 @@ export function renderTimeline(calls: CallData[], ranks: RankData[]): HTMLElemen
     list.append(h('li', {}, h('code', {}, call.op), ` of ${call.group}: `,
       late && late.arrived - first > 0 ? `${rankWords([late.rank])} arrived last, ${formatMs(late.arrived - first)} after the first; ` : '',
       `${formatBytes(moved)} sent`,
-      failed.length ? `; not completed on ${rankWords(failed.map(e => e.rank))}: ${failed[0].outcome}` : ''));
+      failed.length ? `; not completed on ${rankWords(failed.map(e => e.rank))} (why: hover its bars)` : ''));
   }
   const dropped = ranks.reduce((sum, r) => sum + (r.dropped_calls || 0), 0);
   box.append(calls.length > 12 ? h('details', {}, h('summary', {}, `${calls.length} calls`), list) : list);

@@ -1,9 +1,13 @@
-"""The tutorial in a real JupyterLab, in headless Chromium: open it unchanged, run all,
-see the tables, read them in the light and the dark theme.
+"""The tutorial in a real JupyterLab with the torchtcl extension, in headless Chromium: open
+it unchanged, see %%torchtcl cells edited as Tcl, run all on 4 real ranks, use the cells'
+views (rank tabs, the table, the timeline of collectives), read them in the light and the
+dark theme, and see the saved views again after a reload, without running anything.
 
 Needs Debian's chromium and chromium-driver (`.ci/run` installs them); when they are
-missing the test fails saying how to get them.
-The screenshots (light and dark theme) are kept in artifacts/jupyterlab_01_scatter*.png.
+missing the test fails saying how to get them. The extension is the one built into
+tcl_magic/labextension (served through JUPYTER_PATH, as an installed package serves it).
+The screenshots are kept in artifacts/: jupyterlab_01_scatter.png (light), ..._dark.png,
+..._reloaded.png and jupyterlab_view.png (one cell's view alone).
 """
 import json
 import os
@@ -46,8 +50,12 @@ def lab(tmp_path):
     settings = tmp_path / "settings" / "@jupyterlab" / "apputils-extension"
     settings.mkdir(parents=True)
     (settings / "notification.jupyterlab-settings").write_text(json.dumps({"fetchNews": "false"}))
+    extensions = tmp_path / "jupyter" / "labextensions"
+    extensions.mkdir(parents=True)
+    (extensions / "torchtcl").symlink_to(ROOT / "tcl_magic" / "labextension")
     port, token = free_port(), secrets.token_hex(16)
     env = dict(os.environ, JUPYTERLAB_SETTINGS_DIR=str(tmp_path / "settings"),
+               JUPYTER_PATH=os.pathsep.join([str(tmp_path / "jupyter"), os.environ.get("JUPYTER_PATH", "")]),
                PYTHONPATH=os.pathsep.join([str(ROOT), os.environ.get("PYTHONPATH", "")]))
     server = subprocess.Popen(
         [sys.executable, "-m", "jupyterlab", "--no-browser", f"--port={port}", "--ip=127.0.0.1",
@@ -135,17 +143,48 @@ return Array.from(grid.querySelectorAll('th, td')).map(d => d.innerText.trim());
 
 PROMPTS = """
 return Array.from(document.querySelectorAll('.jp-CodeCell')).map(
-    c => (c.querySelector('.jp-InputPrompt') || {}).innerText || '');
+    c => (c.querySelector('.jp-InputPrompt') || {}).textContent || '');
 """
 
 DIRTY = "return document.querySelector('.lm-TabBar-tab.jp-mod-dirty') !== null"
+
+# each code cell's editor language and first line, once the %%torchtcl cells are Tcl
+LANGUAGES = """
+const cells = Array.from(document.querySelectorAll('.jp-Notebook .jp-CodeCell .cm-content')).map(
+    c => [c.getAttribute('data-language'), (c.querySelector('.cm-line') || {}).textContent || '']);
+return cells.every(([language, first]) => !first.startsWith('%%torchtcl') || language === 'tcl') && cells;
+"""
+
+# the view of the scatter cell (the one with a picture), marked for the steps that follow
+SCATTER_VIEW = """
+const view = Array.from(document.querySelectorAll('.jp-OutputArea .torchtcl-view')).find(
+    v => v.querySelector('[role=tab]') && v.querySelector('.torchtcl-scatter'));
+if (!view) return null;
+view.dataset.testid = 'scatter';
+view.scrollIntoView();
+return Array.from(view.querySelectorAll('[role=tab]')).map(t => t.innerText.trim());
+"""
+
+PANEL = """
+const view = document.querySelector('[data-testid=scatter]');
+const panel = view.querySelector('[role=tabpanel]');
+const selected = view.querySelector('[role=tab][aria-selected=true]');
+return {rank: panel.dataset.rank, text: panel.innerText, selected: selected && selected.innerText.trim(),
+        focused: document.activeElement === selected};
+"""
+
+TIMELINE_ROWS = """
+const rows = document.querySelectorAll('[data-testid=scatter] .torchtcl-timeline .torchtcl-tl-row');
+return Array.from(rows).map(r => [r.dataset.rank, r.innerText]);
+"""
 
 # the contrast of the first highlighted ("shape differs") cell: its text against its
 # background blended over the first opaque background behind it (WCAG's formula)
 CONTRAST = """
 const cell = document.querySelector('.jp-OutputArea .torchtcl-differs td');
 if (!cell) return null;
-const rgba = s => (s.match(/[\\d.]+/g) || []).map(Number).concat([1]).slice(0, 4);
+const rgba = s => { const n = (s.match(/[\\d.]+/g) || []).map(Number), srgb = s.startsWith('color(srgb');
+                    return n.slice(0, 3).map(v => srgb ? v * 255 : v).concat([n.length > 3 ? n[3] : 1]); };
 let under = [255, 255, 255, 1];
 for (let e = cell.parentElement; e; e = e.parentElement) {
     const c = rgba(getComputedStyle(e).backgroundColor);
@@ -173,16 +212,47 @@ def click_menu(browser, *labels: str) -> None:
         browser.find_element(By.XPATH, item).click()
 
 
-def test_run_all_in_jupyterlab_runs_every_cell_and_reads_well_in_both_themes(lab, browser):
-    from selenium.webdriver.common.by import By
-
-    base, token, _ = lab
-    ARTIFACT.parent.mkdir(exist_ok=True)
+def open_notebook(browser, base: str, token: str) -> None:
     browser.get(f"{base}/lab/tree/01_scatter.ipynb?token={token}")
     wait_for(browser, "return document.querySelector('.jp-Notebook .jp-CodeCell') !== null", "the notebook")
     wait_for(browser, "return !document.querySelector('.jp-Dialog') && "
              "Array.from(document.querySelectorAll('.jp-StatusBar-TextItem')).some(e => e.innerText.includes('Idle'))",
              "an idle kernel", timeout_s=120)
+
+
+def check_scatter_view(browser) -> None:
+    """The scatter cell's view: a tab per rank, rank 2's tab shows rank 2's output alone, the
+    arrow keys move between tabs, the timeline has a row per rank naming the scatter."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    tabs = wait_for(browser, SCATTER_VIEW, "the scatter cell's view with its rank tabs")
+    assert tabs == ["all ranks", "rank 0", "rank 1", "rank 2", "rank 3"]
+    rank2 = browser.find_element(By.CSS_SELECTOR, "[data-testid=scatter] [role=tab][data-rank='2']")
+    rank2.click()
+    panel = browser.execute_script(PANEL)
+    assert (panel["rank"], panel["selected"]) == ("2", "rank 2")
+    assert "rank 2 holds 2 rows" in panel["text"] and "rank 0 holds" not in panel["text"], panel["text"]
+    rank2.send_keys(Keys.ARROW_RIGHT)
+    panel = browser.execute_script(PANEL)
+    assert (panel["rank"], panel["selected"], panel["focused"]) == ("3", "rank 3", True)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=scatter] [role=tab]:not([data-rank])").click()
+    rows = browser.execute_script(TIMELINE_ROWS)
+    assert [rank for rank, _ in rows] == ["0", "1", "2", "3"]
+    assert all("scatter" in text for _, text in rows), rows
+
+
+def test_run_all_in_jupyterlab_runs_every_cell_and_reads_well_in_both_themes(lab, browser):
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    base, token, _ = lab
+    ARTIFACT.parent.mkdir(exist_ok=True)
+    open_notebook(browser, base, token)
+    languages = wait_for(browser, LANGUAGES, "every %%torchtcl cell edited as Tcl")
+    assert [first for language, first in languages if language == "tcl" and not first.startswith("%%torchtcl")] == []
+    assert "%load_ext tcl_magic" in [first for _, first in languages]  # a Python cell, not Tcl
     time.sleep(2)  # what JupyterLab changes on open (kernelspec, language info) it changes by now
     assert not browser.execute_script(DIRTY), "opening the tutorial changed it (it would be autosaved)"
     click_menu(browser, "Run", "Run All Cells")
@@ -200,8 +270,14 @@ def test_run_all_in_jupyterlab_runs_every_cell_and_reads_well_in_both_themes(lab
     assert "stopped 4 ranks" in texts[-1]
     failing = next(t for t in texts if "TclCellError" in t)
     message = "invalid src parameter: rank 100 is not in the world (ranks 0-3)"
-    assert failing.count(message) == 1, failing  # said once
+    assert failing.count(message) == 2, failing  # said once in the error, once in the cell's view
     assert any("refused: the world (ranks 0-3) holds ranks 1,3" in t for t in texts)
+    check_scatter_view(browser)
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=scatter] .torchtcl-var").click()  # chunk, per rank
+    details = browser.find_element(By.CSS_SELECTOR, "[data-testid=scatter] .torchtcl-details").text
+    assert "rank 2 2x3 Float32 cpu 24 B 18 23 20.5" in details, details
+    browser.find_element(By.CSS_SELECTOR, "[data-testid=scatter]").screenshot(
+        str(ARTIFACT.with_name("jupyterlab_view.png")))
     for theme, shot in (("light", ARTIFACT), ("dark", ARTIFACT.with_name("jupyterlab_01_scatter_dark.png"))):
         if theme == "dark":
             click_menu(browser, "Settings", "Theme", "JupyterLab Dark")
@@ -211,3 +287,27 @@ def test_run_all_in_jupyterlab_runs_every_cell_and_reads_well_in_both_themes(lab
         time.sleep(0.5)  # let the scroll paint before the screenshot
         browser.save_screenshot(str(shot))
         assert contrast >= 4.5, f"{theme} theme: the highlighted row's text has a contrast of {contrast:.2f}"
+    # saved, reloaded, nothing run again: the views are drawn from the saved notebook
+    click_menu(browser, "File", "Save Notebook")
+    wait_for(browser, "return !document.querySelector('.lm-TabBar-tab.jp-mod-dirty')", "the saved notebook")
+    prompts = browser.execute_script(PROMPTS)
+    browser.refresh()
+    open_notebook(browser, base, token)
+    check_scatter_view(browser)
+    assert browser.execute_script(PROMPTS) == prompts
+    browser.save_screenshot(str(ARTIFACT.with_name("jupyterlab_01_scatter_reloaded.png")))
+    # in the scatter cell's editor: Shift-Tab among a command's arguments shows its help, and
+    # Enter after a line that ends in `]` keeps the line's indentation (Tcl's, not Python's 4 spaces)
+    line = browser.find_element(By.XPATH, "//div[contains(@class,'cm-line')][starts-with(.,'set chunk [torch::')]")
+    line.click()
+    ActionChains(browser).send_keys(Keys.END, Keys.LEFT).key_down(Keys.SHIFT).send_keys(Keys.TAB) \
+        .key_up(Keys.SHIFT).perform()
+    tip = wait_for(browser, "const t = document.querySelector('.jp-Tooltip'); return t && t.innerText",
+                   "the help of torch::distributed_scatter")
+    assert tip.startswith("torch::distributed_scatter tensor ?src? ?group?"), tip
+    ActionChains(browser).send_keys(Keys.ESCAPE).click(line).send_keys(Keys.END, Keys.ENTER).perform()
+    after = wait_for(browser, "const l = Array.from(document.querySelectorAll('.cm-line')).find(l => "
+                     "l.innerText.startsWith('set chunk [torch::')); return l && l.nextElementSibling && "
+                     "[l.nextElementSibling.innerText, l.nextElementSibling.nextElementSibling.innerText]",
+                     "the new line")
+    assert after[0].replace("\n", "") == "" and after[1].startswith("puts"), after
