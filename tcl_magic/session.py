@@ -280,7 +280,9 @@ class TclSession:
         collective are told how it ended, at once.
         """
         self._output = []
-        self.comm.agreement.begin_cell(cell)
+        if self.comm.agreement.begin_cell(cell):  # interrupted before it began here
+            self.comm.agreement.end_cell("interrupted")
+            raise KeyboardInterrupt
         result = CellResult(rank=self.comm.rank)
         host_grad_mode = torch.is_grad_enabled()
         torch.set_grad_enabled(self.grad_enabled)

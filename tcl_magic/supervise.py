@@ -122,7 +122,10 @@ class CellSupervisor:
         return dead, past_timeout
 
     def _interrupt(self) -> float:
+        """Interrupt every rank: the board first, for a rank whose signal comes before the cell
+        begins there (its signal is then lost, but the cell begins interrupted)."""
         try:
+            self.board.interrupt_cell(self.cell)
             self.cluster.interrupt_ranks()
         except Exception:  # an engine that is gone cannot be signalled; the others were
             pass

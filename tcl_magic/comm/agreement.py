@@ -147,13 +147,16 @@ class Agreement:
 
     # --- cells and interrupts ---------------------------------------------------------------
 
-    def begin_cell(self, cell: str | None) -> None:
-        """A new evaluation starts: rounds are counted afresh, peers see this rank running."""
+    def begin_cell(self, cell: str | None) -> bool:
+        """A new evaluation starts: rounds are counted afresh, peers see this rank running.
+        True when the front end interrupted the cell before it began here (its signal came
+        too early to be heard): the evaluation must not run."""
         self.timeline.reset()
         self.cell_started = time.time()
         if self.comm.is_multi_rank:
             with contextlib.suppress(TclCommandError):  # no store: its collectives will say so
-                self.board.begin_cell(cell, self.comm.running_ranks)
+                return self.board.begin_cell(cell, self.comm.running_ranks)
+        return False
 
     def end_cell(self, end: str, error: str = "") -> None:
         """The evaluation ended: peers waiting for this rank in a round stop waiting at once."""

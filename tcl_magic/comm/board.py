@@ -17,6 +17,8 @@ key that a member may still read is ever deleted):
 
 - `row/R`: rank R's state (RankState as JSON). Written by R; by the front end when R
   died or was replaced. Never deleted.
+- `CELL/interrupted`: set by the front end that interrupts the cell, before it signals the
+  ranks; read by each rank as the cell begins there. Never deleted (a few bytes).
 - `CELL/GROUP/N/slots`: appended once by each member arriving in round N of GROUP.
 - `CELL/GROUP/N/n`: the arrivals, counted by each arriving member (an atomic add).
 - `CELL/GROUP/N/verdict`: the verdict (Verdict as JSON), set once by compare-and-set.
@@ -47,7 +49,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch.distributed as dist
 
-from .rounds import SPREADING, PairRound, RoundFailed, Verdict, round_key, state_key
+from .rounds import SPREADING, PairRound, RoundFailed, Verdict, interrupted_key, round_key, state_key
 from .states import RankState, awaited, describe, format_ranks, not_run
 from .stores import TcpBoardStore
 
@@ -112,6 +114,11 @@ class BoardView:
         phrases = describe(states, absent, waiting.cell, awaited(waiting), aside=True)
         return f"waiting in {waiting.op} of {waiting.label}" + (f" for {'; '.join(phrases)}" if phrases else "")
 
+    def interrupt_cell(self, cell: str) -> None:
+        """The front end interrupts `cell`: said here before the signals go out, so that a rank
+        that gets its signal before the cell begins there still ends it as interrupted."""
+        self.store.set(interrupted_key(cell), "1")
+
     def mark_dead(self, rank: int, why: str) -> None:
         """A rank whose process ended: its peers stop waiting for it at once."""
         self.store.set(state_key(rank), json.dumps({"phase": "dead", "since": time.time(), "error": why}))
@@ -174,15 +181,20 @@ class Board(BoardView):
 
     # --- the cell -----------------------------------------------------------------------
 
-    def begin_cell(self, cell: str | None, running: Sequence[int] | None = None) -> None:
+    def begin_cell(self, cell: str | None, running: Sequence[int] | None = None) -> bool:
         """A new cell: `cell` names it alike on every rank. Front ends give one; without, a
         rank counts its cells in the store, which outlives its sessions (so names never
-        repeat), one count for the whole world and one for each part of it that runs cells."""
+        repeat), one count for the whole world and one for each part of it that runs cells.
+        True when the front end interrupted the cell before it began here."""
         if cell is None:
             part = "all" if running is None else format_ranks(running)
             cell = f"{part}.{self.store.add(f'cells/{part}/{self.rank}', 1)}"
         self.cell, self._rounds, self.interrupted_while, self._cause = cell, {}, None, None
         self.post("run")
+        if self.store.check([interrupted_key(cell)]):
+            self.interrupted_while = "running Tcl"
+            return True
+        return False
 
     def end_cell(self, end: str, error: str = "") -> None:
         """Say how the cell ended, and free whoever waits for this rank in a round."""

@@ -82,6 +82,12 @@ def round_key(cell: str, group: str, round_: int) -> str:
     return f"{group}/{round_}" if is_pair(group) else f"{cell}/{group}/{round_}"
 
 
+def interrupted_key(cell: str) -> str:
+    """Set when the front end interrupts `cell`, before it signals the ranks: a rank whose
+    signal came before the cell began there (and was lost) learns it as the cell begins."""
+    return f"{cell}/interrupted"
+
+
 def state_key(rank: int) -> str:
     """A rank's state: a key with one writer, read often (a shared store keeps it in a row)."""
     return f"row/{rank}"

@@ -1,5 +1,6 @@
 """Interrupting a cell, or a cell past its --timeout, frees ranks blocked in a collective;
 each rank says what it was doing, and the next cell's collectives work."""
+import contextlib
 import os
 import signal
 import threading
@@ -7,7 +8,8 @@ import time
 
 import pytest
 
-from recovery import assert_collectives_work
+from launcher import LaunchError
+from recovery import assert_collectives_work, wait_for
 from tcl_magic.cell_values import TclCellError
 
 # ranks 0-2 wait in a barrier for rank 3, which spins in a pure Tcl loop
@@ -68,3 +70,25 @@ def test_the_live_view_shows_who_waits_for_whom(cell, on_faults, tmp_path, capsy
     assert "  rank 3: running Tcl" in err
     assert any(line.startswith("  rank 0: waiting in distributed_barrier of the world (ranks 0-3) for ")
                and line.endswith("; not arrived: rank 3 (running Tcl)") for line in err.splitlines())
+
+
+def test_a_rank_still_busy_when_the_interrupt_comes_begins_the_cell_interrupted(cell, magics, on_faults):
+    """Rank 3 still runs earlier work when the cell is interrupted: the signal cannot stop a
+    cell that has not begun there, so the cell begins interrupted instead of spinning until
+    the front end gives up on it."""
+    earlier = on_faults.run_async(time.sleep, 5, on_ranks=[3])
+    board = magics.supervisor.board
+    wait_for_waiters = threading.Thread(daemon=True, target=lambda: (
+        wait_for(lambda: all(s.phase == "wait" for s in board.states([0, 1, 2]).values()), "ranks 0-2 waiting"),
+        os.kill(os.getpid(), signal.SIGINT)))
+    wait_for_waiters.start()
+    with pytest.raises(TclCellError) as failure:
+        cell(SPIN_CELL, "--no-table")
+    with contextlib.suppress(LaunchError):  # the signal may have ended the earlier work
+        earlier.get(30)
+    errors = errors_by_rank(failure)
+    assert errors[3] == SPINNER
+    for rank in range(3):
+        assert errors[rank] == ("interrupted while waiting in distributed_barrier of the world (ranks 0-3) for "
+                                "rank 3 (has not started the cell); the session is intact")
+    assert_collectives_work(cell)
