@@ -33,7 +33,10 @@ CELLS = [
     CODE("%torchtcl cluster start -n 4 --backend gloo --timeout 30"),
     MD("Rank 0 scatters a 10x3 tensor: 10 rows over 4 ranks give 3, 3, 2 and 2 rows. Every rank creates "
        "`data` (SPMD), but only the source's copy matters. Output that is the same on several ranks is shown "
-       "once, labelled with those ranks."),
+       "once, labelled with those ranks.\n\n"
+       "In JupyterLab with the torchtcl extension, each cell on the cluster shows its view: the tab of a rank "
+       "shows what that rank printed, a click on a variable shows its values on each rank, and the timeline "
+       "shows when each rank reached the scatter and how long it waited for the last one."),
     CODE("%%torchtcl\n"
          "set data [torch::tensor_reshape [torch::arange -start 0 -end 30 -dtype float32] {10 3}]\n"
          "set chunk [torch::distributed_scatter $data 0]\n"
