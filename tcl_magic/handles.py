@@ -18,8 +18,12 @@ from typing import Any, Callable, Iterable, Iterator
 
 import torch
 
-OBJECT_KINDS = ("linear", "sequential", "relu", "sigmoid", "tanh", "ddp", "optimizer")
-"""The prefixes of the other handles: modules (named after their kind) and optimizers."""
+OBJECT_KINDS = ("linear", "sequential", "relu", "sigmoid", "tanh", "ddp", "optimizer",
+                "conv2d", "maxpool1d", "maxpool2d", "maxpool3d", "batchnorm", "layernorm", "groupnorm", "dropout",
+                "rnn", "lstm", "gru", "scheduler", "step_scheduler", "inverse_sqrt_scheduler",
+                "linear_warmup_scheduler", "scaler")
+"""The prefixes of the other handles: modules (named after their kind), optimizers,
+learning-rate schedulers and gradient scalers."""
 HANDLE_NAME = re.compile(r"\b(?:(?:tensor|%s)\d+|(?:isend|irecv)_handle_\w+)\b" % "|".join(OBJECT_KINDS))
 """Every handle name (what a sweep looks for in Tcl values)."""
 SWEEP_BYTES = 16 << 20

@@ -137,6 +137,7 @@ class CommandSpec:
     tail: tuple[str, ...] = ()  # trailing optional parameters whose words may come in any order
     forms: Mapping[int, tuple[str, ...]] | None = None  # leading words -> the parameters they fill
     once: bool = False  # never run twice (it communicates or changes something in place)
+    rest: bool = False  # the last parameter, a list, also takes every extra positional word (`hstack $a $b $c`)
     _flags: dict[str, Param] = field(init=False, repr=False)
     _defaults: dict[str, Any] = field(init=False, repr=False)
     _least: int = field(init=False, repr=False)
@@ -208,6 +209,9 @@ class CommandSpec:
         return raw
 
     def _positional(self, args: Sequence[str]) -> dict[str, tuple[str, str]]:
+        if self.rest and len(args) > len(self.params):
+            keep = len(self.params) - 1
+            args = [*args[:keep], " ".join(_list_element(word) for word in args[keep:])]
         if self.tail or self.forms:
             mapped = self._leading_then_tail(args)
         elif len(self.required) <= len(args) <= len(self.params):
@@ -285,6 +289,11 @@ class CommandSpec:
 _FLAG = re.compile(r"-[A-Za-z_]\w*")
 
 
+def _list_element(word: str) -> str:
+    """A word as one element of a Tcl list (handles need no quoting; anything else is braced)."""
+    return word if re.fullmatch(r"[\w:.\-]+", word) else "{" + word + "}"
+
+
 def _is_flag(word: str) -> bool:
     """Named syntax starts with a word like `-src`; `-1`, `-2.5`, `-inf` or a list such as
     `-1 0 2` are positional values."""
@@ -299,7 +308,7 @@ def _is_flag(word: str) -> bool:
 
 def command(name: str, *params: Param, usage: str | None = None, group_param: str | None = None,
             also: tuple[str, ...] = (), tail: tuple[str, ...] = (),
-            forms: Mapping[int, tuple[str, ...]] | None = None, once: bool = False) -> Callable:
+            forms: Mapping[int, tuple[str, ...]] | None = None, once: bool = False, rest: bool = False) -> Callable:
     """Declare a torch:: command; the decorated function receives (ctx, **parameters)."""
     def decorate(func: Callable) -> Callable:
         declared = [p.name for p in params]
@@ -308,7 +317,7 @@ def command(name: str, *params: Param, usage: str | None = None, group_param: st
             raise TypeError(f"torch::{name}: the function takes {accepted}, the declaration says {declared}")
         func.spec = CommandSpec(name, tuple(params), func, doc=(func.__doc__ or "").strip(),
                                 usage_text=usage, group_param=group_param,
-                                also=also, tail=tail, forms=forms, once=once)
+                                also=also, tail=tail, forms=forms, once=once, rest=rest)
         return func
     return decorate
 

@@ -1,5 +1,9 @@
 """The torch:: commands, grouped by topic; `TABLE` is every command, as sessions install it."""
-from . import autograd, distributed, math, nn, optim, reference, tensors
+from . import (autograd, creation, distributed, layers, losses, math, nn, optim, pointwise, reference, reshaping,
+               schedulers, tensors)
 from .table import CommandTable
 
-TABLE = CommandTable(distributed, tensors, math, autograd, nn, optim, reference)
+TABLE = CommandTable(distributed, tensors, math, autograd, nn, optim, reference, pointwise, reshaping, creation, layers,
+                     losses, schedulers)
+DERIVED = ("pointwise", "reshaping", "creation", "layers", "losses", "schedulers")
+"""The topics whose commands are derived from torch (the original's vocabulary): docs/families.md."""

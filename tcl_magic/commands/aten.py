@@ -53,6 +53,11 @@ _TYPES: dict[str, ParamType] = {
 _RETURNS = {"Tensor", "List[Tensor]", "int", "float", "bool", "number"}
 
 
+def kind_of(type_name: str) -> ParamType | None:
+    """The parameter kind of a schema type (`int`, `Optional[Tensor]`, `List[int]`), or None."""
+    return _kind(type_name)
+
+
 def _kind(type_name: str) -> ParamType | None:
     if type_name.startswith("Optional[") and type_name[9:-1] in _TYPES:
         return _optional(_TYPES[type_name[9:-1]])

@@ -27,9 +27,10 @@ def _parameters(text: str, ctx) -> list[torch.Tensor]:
         raise convert.ConversionError("Must be a module handle or a non-empty list of tensor handles.")
     tensors = [ctx.handles.get(word) for word in words]
     for word, tensor in zip(words, tensors):
-        if not (tensor.is_leaf and tensor.requires_grad):
-            raise TclCommandError(f"{word} cannot be optimized: an optimizer updates leaf tensors that require "
-                                  "gradients (a layer's parameters, or a tensor made with -requiresGrad 1)", "VALUE")
+        if not tensor.is_leaf:  # as torch.optim says: a leaf without gradients is simply left as it is
+            raise TclCommandError(f"{word} cannot be optimized: an optimizer updates leaf tensors (a layer's "
+                                  "parameters, or a tensor made with -requiresGrad 1), not results of "
+                                  "other tensors", "VALUE")
     return tensors
 
 

@@ -21,6 +21,11 @@ class CommandTable:
     def __init__(self, *topics: ModuleType) -> None:
         self.topics = tuple((module.__name__.rsplit(".", 1)[-1], tuple(specs_in(module))) for module in topics)
         self.specs = tuple(spec for _, specs in self.topics for spec in specs)
+        seen: dict[str, str] = {}
+        for spec in self.specs:
+            for name in spec.names:
+                if seen.setdefault(name, spec.name) != spec.name:
+                    raise TypeError(f"torch::{name} is declared twice: by {seen[name]} and by {spec.name}")
 
     @cached_property
     def by_name(self) -> dict[str, CommandSpec]:

@@ -90,7 +90,7 @@ def manual_seed(ctx, seed):
     if seed < 0:
         raise invalid("seed", "Must be at least 0.", seed)
     torch.manual_seed(seed)
-    return seed
+    return "ok"
 
 
 @command("tensor_shape", _TENSOR)

@@ -182,7 +182,7 @@ def parse_blocks(text: str) -> list[Block]:
     return blocks
 
 
-BLOCKS = parse_blocks(DOC.read_text())
+BLOCKS = parse_blocks(DOC.read_text()) + parse_blocks((ROOT / "docs" / "families.md").read_text())
 
 
 def chains(mode: str) -> list[list[Block]]:
@@ -322,7 +322,8 @@ def _sections(text: str) -> dict[str, str]:
     return found
 
 
-SECTIONS = _sections(DOC.read_text())
+FAMILIES = ROOT / "docs" / "families.md"  # the derived commands' reference, written by tcl_magic.families_doc
+SECTIONS = {**_sections(DOC.read_text()), **_sections(FAMILIES.read_text())}
 ORDER = commands.TABLE.specs  # by topic, in the reference's order
 
 
@@ -379,3 +380,8 @@ def test_every_error_code_is_listed():
     text = DOC.read_text()
     for code in sorted(codes):
         assert f"`TORCH {code}" in text, f"the error code TORCH {code} is not described"
+
+
+def test_the_families_page_is_what_its_generator_writes():
+    from tcl_magic import families_doc
+    assert FAMILIES.read_text() == families_doc.page(), "run: python -m tcl_magic.families_doc > docs/families.md"

@@ -23,7 +23,8 @@ _TCL = tkinter.Tcl()
 
 def examples_of_the_reference() -> dict[str, str]:
     """Command -> the first complete one-line command of its section's first example that calls it."""
-    sections = re.split(r"^### ", (ROOT / "docs" / "commands.md").read_text(), flags=re.M)[1:]
+    pages = "\n".join((ROOT / "docs" / page).read_text() for page in ("commands.md", "families.md"))
+    sections = re.split(r"^### ", pages, flags=re.M)[1:]
     found = {}
     for spec in TABLE.specs:
         body = next(s for s in sections if re.match(rf"torch::{spec.name}\b", s))

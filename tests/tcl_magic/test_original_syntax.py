@@ -43,7 +43,7 @@ def session():
     ("torch::tensor_to_list [torch::tensor_slice -input $a -dimension 0 -start 1 -end 3]", "2.0 3.0"),
     ("torch::tensor_to_list [torch::narrow_copy -input $a -dim 0 -start 0 -length 2]", "1.0 2.0"),
     ("torch::tensor_to_list [torch::eq -input1 $a -input2 $a]", "1 1 1"),
-    ("torch::manualSeed -seed 42", "42"),
+    ("torch::manualSeed -seed 42", "ok"),  # the original answers ok
     ("torch::tensor_requires_grad -input $a", "0"),
     ("torch::layer_to -layer $l -device cpu", "linear1"),
     ("torch::model_eval -model $l", "linear1"),

@@ -92,7 +92,7 @@ def test_gradients_accumulate_and_no_grad_records_nothing():
     ("torch::tensor_backward [torch::ones 3]", "this tensor does not require gradients"),
     ("torch::tensor_backward [torch::ones 3 -requiresGrad 1]", "needs -gradient"),
     ("torch::tensor_grad [torch::ones 3 -requiresGrad 1]", "this tensor has no gradient: no backward pass"),
-    ("torch::optimizer_sgd [torch::ones 3] 0.1", "tensor1 cannot be optimized"),
+    ("torch::optimizer_sgd [torch::tensor_mul [torch::ones 3 -requiresGrad 1] 2] 0.1", "tensor2 cannot be optimized"),
     ("torch::optimizer_step optimizer9", "Invalid optimizer handle: optimizer9"),
     ("torch::layer_forward linear9 [torch::ones 3]", "Invalid module handle: linear9"),
     ("torch::layer_forward [torch::linear 3 2] [torch::ones {2 4}]", "torch::layer_forward: mat1 and mat2 shapes"),
