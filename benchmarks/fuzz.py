@@ -21,7 +21,10 @@ WORDS = ["0", "1", "2", "-1", "3", "9223372036854775808", "-9223372036854775809"
          "float32", "float64", "int64", "int32", "uint8", "bool", "float16", "bfloat16", "cpu", "cuda", "cuda:7",
          "sum", "mean", "max", "product", "cat", "stack", "true", "false", "$t", "$u", "$i", "$s", "$e", "tensor999",
          "{$t $u}", "isend_handle_1", "-", "--", "-tensor", "-src", "-dtype", "-shape", "-data", "-group", "-op",
-         "-device", "-requiresGrad", "-alpha", "-dim", "{1 2 3 4 5 6 7 8 9 10 11}", "\u00e9", "[list 1 2]"]
+         "-device", "-requiresGrad", "-alpha", "-dim", "{1 2 3 4 5 6 7 8 9 10 11}", "\u00e9", "[list 1 2]",
+         # malformed lists and odd characters, as words of their own
+         '"{1 2"', '"\\""', '"{"', '"}"', '"\\u0000"', '"a\\u0000b"', '"\\xff\\xfe"', '"\\ud800"', '"{{1} 2"',
+         '"\\{"', "\\{1", "-input", "-other", "-target", "-parameters", "-optimizer", "-padding", "-size"]
 SETUP = ("set t [torch::ones {2 3}]; set u [torch::arange 0 6]; set i [torch::ones {4} int64]; "
          "set s [torch::tensor_create -data 5 -shape {}]; set e [torch::zeros {0 3}]")
 

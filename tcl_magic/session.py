@@ -9,6 +9,7 @@ from __future__ import annotations
 import codecs
 import gc
 import itertools
+import tkinter
 from typing import Any, Callable
 
 import torch
@@ -206,7 +207,13 @@ class TclSession:
     # --- what commands need from their context -------------------------------------------
 
     def split_list(self, text: str) -> tuple[str, ...]:
-        return self.tcl.splitlist(text)
+        """A Tcl list's words; a malformed list (`{1 2`) is a value error, worded by the caller."""
+        try:
+            return self.tcl.splitlist(text)
+        except tkinter.TclError as err:
+            raise convert.ConversionError(f"Must be a valid Tcl list ({err}).") from None
+        except (TypeError, ValueError):  # tkinter passes no NUL character
+            raise convert.ConversionError("Must be a Tcl list without NUL characters.") from None
 
     def to_tcl(self, value: Any) -> Any:
         """A command's Python result as Tcl sees it: tensors become new handles (in lists too)."""
@@ -347,9 +354,11 @@ class TclSession:
             result.result = value
         elif code == 1:
             error_code = self.tcl.eval("dict get $::torch::_impl::options -errorcode")
-            exit_words = self.tcl.splitlist(error_code)
-            if len(exit_words) == 3 and exit_words[:2] == ("TORCHTCL", "EXIT"):
-                result.exit_code = int(exit_words[2])
+            exit_status = self.tcl.eval(  # read by Tcl: the code may hold any character (a lone surrogate)
+                "set c [dict get $::torch::_impl::options -errorcode]\n"
+                "if {[llength $c] == 3 && [lindex $c 0] eq {TORCHTCL} && [lindex $c 1] eq {EXIT}} {lindex $c 2}")
+            if exit_status != "":
+                result.exit_code = int(exit_status)
             else:
                 info = self.tcl.eval("dict get $::torch::_impl::options -errorinfo")
                 if script_name is not None:  # where in the file, as tclsh says it
