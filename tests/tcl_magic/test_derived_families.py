@@ -1,0 +1,115 @@
+"""The commands derived from torch give torch's values: each family called from Tcl on the
+same inputs as torch in Python, and the results compared."""
+import pytest
+import torch
+from torch.nn import functional as F
+
+from tcl_magic import TclSession
+
+M = [[0.5, 0.25], [0.75, 1.0]]
+V = [0.5, -0.25, 0.75]
+SETUP = "set m [torch::tensor_create {{0.5 0.25} {0.75 1.0}}]; set v [torch::tensor_create {0.5 -0.25 0.75}]"
+
+
+@pytest.fixture(scope="module")
+def session():
+    return TclSession()
+
+
+def value(session, source: str) -> torch.Tensor:
+    result = session.eval(f"{SETUP}; torch::tensor_to_list [{source}]")
+    assert result.error is None, result.error.message
+    return torch.tensor([float(x) for x in result.result.split()])
+
+
+def close(session, source: str, expected: torch.Tensor) -> None:
+    assert torch.allclose(value(session, source), expected.reshape(-1).double().float(), atol=1e-6), source
+
+
+m, v = torch.tensor(M), torch.tensor(V)
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("torch::acos $m", torch.acos(m)), ("torch::rsqrt -input $m", torch.rsqrt(m)), ("torch::floor $v", torch.floor(v)),
+    ("torch::exp10 $v", torch.pow(10, v)), ("torch::leaky_relu $v 0.1", F.leaky_relu(v, 0.1)),
+    ("torch::leakyRelu -input $v -slope 0.2", F.leaky_relu(v, 0.2)), ("torch::gelu $v", F.gelu(v)),
+    ("torch::hardtanh -input $v -min -0.1 -max 0.6", F.hardtanh(v, -0.1, 0.6)), ("torch::elu $v 0.5", F.elu(v, 0.5)),
+    ("torch::atan2 -y $v -x $v", torch.atan2(v, v)), ("torch::outer $v $v", torch.outer(v, v)),
+    ("torch::dot $v $v", torch.dot(v, v)), ("torch::kron $m $m", torch.kron(m, m)),
+])
+def test_element_wise(session, source, expected):
+    close(session, source, expected)
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("torch::cumsum $m 1", torch.cumsum(m, 1)), ("torch::cumProd -input $m -dim 0", torch.cumprod(m, 0)),
+    ("torch::diff $v", torch.diff(v)), ("torch::flip $m {0}", torch.flip(m, [0])), ("torch::roll $v 1", torch.roll(v, 1)),
+    ("torch::tril $m", torch.tril(m)), ("torch::trace $m", torch.trace(m)), ("torch::hstack $v $v", torch.hstack([v, v])),
+    ("torch::vstack [list $m $m]", torch.vstack([m, m])), ("torch::matrix_norm $m", torch.linalg.matrix_norm(m)),
+    ("torch::tensor_std $v", torch.std(v)), ("torch::var_dim $m 1", torch.var(m, 1)),
+    ("torch::tensor_clamp $v 0 0.6", torch.clamp(v, 0, 0.6)),
+])
+def test_reductions_and_rearrangements(session, source, expected):
+    close(session, source, expected)
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("torch::zeros_like $m", torch.zeros(2, 2)), ("torch::full_like $m 7", torch.full((2, 2), 7.0)),
+    ("torch::linspace 0 1 5", torch.linspace(0, 1, 5)), ("torch::logspace 0 2 3", torch.logspace(0, 2, 3)),
+    ("torch::eye 2 3", torch.eye(2, 3)), ("torch::hann_window 5", torch.hann_window(5)),
+    ("torch::kaiser_window 4 -beta 5.0", torch.kaiser_window(4, True, 5.0)),
+])
+def test_makers(session, source, expected):
+    close(session, source, expected)
+
+
+def test_layers_and_functional_forms(session):
+    x = torch.arange(16.0).reshape(1, 1, 4, 4)
+    make = "set x [torch::tensor_reshape [torch::arange 0 16 -dtype float32] {1 1 4 4}]"
+    for source, expected in [
+        ("torch::layer_forward [torch::maxpool2d 2] $x", F.max_pool2d(x, 2)),
+        ("torch::avgpool2d $x 2", F.avg_pool2d(x, 2)),
+        ("torch::reflection_pad2d $x {1 1 1 1}", F.pad(x, [1, 1, 1, 1], "reflect")),
+        ("torch::constant_pad2d $x {1 0 0 1} 9", F.pad(x, [1, 0, 0, 1], value=9.0)),
+        ("torch::adaptive_avgpool1d [torch::tensor_reshape $x {1 4 4}] 2", F.adaptive_avg_pool1d(x.reshape(1, 4, 4), 2)),
+    ]:
+        close(session, f"{make}; {source}", expected)
+    assert session.eval("string match lstm* [torch::lstm 4 8]").result == "1"
+
+
+def test_losses(session):
+    target = torch.tensor([[1.0, 0.0], [0.0, 1.0]])
+    make = "set y [torch::tensor_create {{1.0 0.0} {0.0 1.0}}]"
+    for source, expected in [
+        ("torch::huber_loss $m $y", F.huber_loss(m, target)),
+        ("torch::smooth_l1_loss $m $y sum 0.5", F.smooth_l1_loss(m, target, reduction="sum", beta=0.5)),
+        ("torch::soft_margin_loss $m $y", F.soft_margin_loss(m, target)),
+        ("torch::kl_div_loss $m $y sum", F.kl_div(m, target, reduction="sum")),
+    ]:
+        close(session, f"{make}; {source}", expected)
+
+
+def test_optimizers_and_schedulers_follow_torch(session):
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    opt = torch.optim.AdamW([w], lr=0.1, betas=(0.8, 0.9))
+    sched = torch.optim.lr_scheduler.StepLR(opt, 1, 0.5)
+    for _ in range(2):
+        opt.zero_grad()
+        (w * w).sum().backward()
+        opt.step()
+        sched.step()
+    script = ("set w [torch::tensor_create {1.0 2.0} -requiresGrad 1]; "
+              "set o [torch::optimizer_adamw $w 0.1 0.8 0.9]; set s [torch::lr_scheduler_step $o 1 0.5]; "
+              "for {set i 0} {$i < 2} {incr i} {torch::optimizer_zero_grad $o; "
+              "torch::tensor_backward [torch::tensor_sum [torch::tensor_mul $w $w]]; torch::optimizer_step $o; "
+              "torch::lr_scheduler_step_update $s}; list [torch::tensor_to_list $w] [torch::get_lr $o]")
+    result = session.eval(script)
+    assert result.error is None, result.error.message
+    values, lr = result.result.rsplit(" ", 1)
+    assert torch.allclose(torch.tensor([float(x) for x in values.strip("{}").split()]), w.detach())
+    assert float(lr) == pytest.approx(opt.param_groups[0]["lr"])
+
+
+def test_a_plain_leaf_tensor_is_accepted_by_an_optimizer_as_torch_accepts_it(session):
+    assert session.eval("string match optimizer* [torch::optimizer_adam [torch::ones {2}] 0.001]").result == "1"
+    assert session.eval("torch::manual_seed 1").result == "ok"
