@@ -77,7 +77,7 @@ def _calls(results: Sequence[CellResult], t0: float) -> list[dict]:
         for event in result.facts.events if result.facts else ():
             calls.setdefault((event.key, event.index), []).append((result.rank, event))
     out = []
-    for lived in sorted(calls.values(), key=lambda lived: min(e.arrived for _, e in lived)):
+    for lived in (calls[key] for key in _in_program_order(results, calls)):
         first = lived[0][1]
         last_rank, last = max(lived, key=lambda item: item[1].arrived)
         events = []
@@ -90,6 +90,26 @@ def _calls(results: Sequence[CellResult], t0: float) -> list[dict]:
         out.append({"op": first.op, "group": first.group, "members": list(first.members),
                     "last": last_rank if len(lived) > 1 else None, "events": events})
     return out
+
+
+def _in_program_order(results: Sequence[CellResult], calls: dict) -> list[tuple[str, int]]:
+    """The calls in an order that every rank's own agrees with (a rank makes its calls one
+    after another), the earliest to begin first among those free to come next: ordering by
+    arrival alone could put a rank's barrier before another rank's earlier send."""
+    before: dict[tuple[str, int], set] = {key: set() for key in calls}
+    for result in results:
+        events = sorted(result.facts.events if result.facts else (), key=lambda e: e.arrived)
+        for earlier, later in zip(events, events[1:]):
+            before[(later.key, later.index)].add((earlier.key, earlier.index))
+    began = {key: min(e.arrived for _, e in lived) for key, lived in calls.items()}
+    order: list[tuple[str, int]] = []
+    placed: set = set()
+    while len(order) < len(calls):
+        left = [key for key in calls if key not in placed]
+        key = min([k for k in left if before[k] <= placed] or left, key=began.__getitem__)
+        order.append(key)
+        placed.add(key)
+    return order
 
 
 # --- the fallbacks --------------------------------------------------------------------------
