@@ -186,6 +186,33 @@ def report(results: list[FileResult], documented: list[str], existing: set[str])
             "results": [asdict(r) for r in results]}
 
 
+def compat_page(summary: dict) -> str:
+    """docs/compat.md: the totals, each file's count, and each failing test with the first
+    line of why (its error, or what it returned where the test expected something else)."""
+    pct = 100 * summary["passed"] / max(summary["tests"], 1)
+    lines = ["# The original's test suite, run here", "",
+             f"{summary['passed']} of {summary['tests']} tests pass ({pct:.1f}%); {summary['files_fully_passing']} "
+             f"of {summary['files']} files pass completely; {summary['documented_existing']} of "
+             f"{summary['documented']} documented commands exist.", "",
+             "Written by `python -m benchmarks.original_suite --suite DIR --compat docs/compat.md` from a clone "
+             "of https://github.com/vicmay/TCLIBTORCH (`tests/refactored`).", "",
+             "The failures fall in a few kinds, each named in the list below by its first line: commands of "
+             "the original not yet here (`invalid command name`); the original's other wordings of a missing "
+             "handle (`Invalid tensor name`, `Tensor not found`), where this project keeps the one the "
+             "contract pins (`Invalid tensor handle`); usage texts the original printed (`Usage:`, `wrong # "
+             "args`) where ours is the contract's; positional orders and defaults not yet matched; and "
+             "behaviour the original simulated (a collective in a world of one, CUDA on a machine without "
+             "it), where ours is the real one.", "",
+             "| file | passed | total | stopped by |", "|---|---|---|---|"]
+    results = summary["results"]
+    lines += [f"| {r['file']} | {r['passed']} | {r['total']} | {r['error'][:80].replace('|', '/')} |" for r in results]
+    lines += ["", "## Failing tests and why", ""]
+    for r in results:
+        for test, why in r["failures"].items():
+            lines.append(f"- `{test}`: {why[:160].replace('|', '/')}")
+    return "\n".join(lines) + "\n"
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--suite", type=Path, required=True, help="the original's tests/refactored folder")
@@ -194,6 +221,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--jobs", type=int, default=2)
     parser.add_argument("--timeout", type=float, default=120.0, help="seconds per file")
     parser.add_argument("--json", type=Path, help="write the per-file results here")
+    parser.add_argument("--compat", type=Path, help="write the compatibility page (docs/compat.md) here")
     options = parser.parse_args(argv)
     docs = options.docs or options.suite.resolve().parent.parent / "docs" / "refactored"
     started = time.monotonic()
@@ -202,6 +230,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"({time.monotonic() - started:.0f} s)")
     if options.json:
         options.json.write_text(json.dumps(summary, indent=1) + "\n")
+    if options.compat:
+        options.compat.write_text(compat_page(summary))
     return 0
 
 
