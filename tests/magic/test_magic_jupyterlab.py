@@ -202,6 +202,12 @@ return (hi + 0.05) / (lo + 0.05);
 """
 
 
+def painted(browser) -> None:
+    """Return once the browser has painted what the page did so far (two animation frames)."""
+    browser.execute_async_script("const done = arguments[arguments.length - 1]; "
+                                 "requestAnimationFrame(() => requestAnimationFrame(() => done(true)));")
+
+
 def click_menu(browser, *labels: str) -> None:
     from selenium.webdriver.common.by import By
 
@@ -253,7 +259,7 @@ def test_run_all_in_jupyterlab_runs_every_cell_and_reads_well_in_both_themes(lab
     languages = wait_for(browser, LANGUAGES, "every %%torchtcl cell edited as Tcl")
     assert [first for language, first in languages if language == "tcl" and not first.startswith("%%torchtcl")] == []
     assert "%load_ext tcl_magic" in [first for _, first in languages]  # a Python cell, not Tcl
-    time.sleep(2)  # what JupyterLab changes on open (kernelspec, language info) it changes by now
+    painted(browser)  # what JupyterLab changes on open (kernelspec, language info) it changed once idle
     assert not browser.execute_script(DIRTY), "opening the tutorial changed it (it would be autosaved)"
     click_menu(browser, "Run", "Run All Cells")
     # the saved outputs carry no live widget models: a drawn table means the cell ran here
@@ -281,10 +287,11 @@ def test_run_all_in_jupyterlab_runs_every_cell_and_reads_well_in_both_themes(lab
     for theme, shot in (("light", ARTIFACT), ("dark", ARTIFACT.with_name("jupyterlab_01_scatter_dark.png"))):
         if theme == "dark":
             click_menu(browser, "Settings", "Theme", "JupyterLab Dark")
-            wait_for(browser, "return document.body.dataset.jpThemeLight === 'false'", "the dark theme")
-            time.sleep(1)
+            wait_for(browser, "return document.body.dataset.jpThemeLight === 'false' && "
+                     "getComputedStyle(document.querySelector('.jp-Notebook')).backgroundColor !== "
+                     "'rgb(255, 255, 255)'", "the dark theme")
         contrast = wait_for(browser, CONTRAST, "a highlighted row")
-        time.sleep(0.5)  # let the scroll paint before the screenshot
+        painted(browser)  # the scroll to the row, before the screenshot
         browser.save_screenshot(str(shot))
         assert contrast >= 4.5, f"{theme} theme: the highlighted row's text has a contrast of {contrast:.2f}"
     # saved, reloaded, nothing run again: the views are drawn from the saved notebook
@@ -311,3 +318,42 @@ def test_run_all_in_jupyterlab_runs_every_cell_and_reads_well_in_both_themes(lab
                      "[l.nextElementSibling.innerText, l.nextElementSibling.nextElementSibling.innerText]",
                      "the new line")
     assert after[0].replace("\n", "") == "" and after[1].startswith("puts"), after
+
+
+MANY_RANKS = 64
+MANY_VIEW = "document.querySelector('select.torchtcl-select').closest('.torchtcl-view')"  # the tutorial's has none
+
+
+def write_many_ranks_notebook(path) -> None:
+    """A notebook whose one cell holds the saved view of a cell on 64 ranks (drawn from the
+    saved output: no kernel runs it)."""
+    import nbformat
+
+    from tcl_magic import display, view
+    from tcl_magic.results import CellResult
+
+    results = [CellResult(rank=r, output=[("stdout", f"rank {r} of {MANY_RANKS} here\n")]) for r in range(MANY_RANKS)]
+    notebook = nbformat.v4.new_notebook()
+    cell = nbformat.v4.new_code_cell('%%torchtcl\nputs "rank [torch::get_rank] of [torch::get_world_size] here"')
+    cell.outputs = [nbformat.v4.new_output("display_data", data=view.view_bundle(results, display.tensor_table(results)))]
+    notebook.cells = [cell]
+    nbformat.write(notebook, path)
+
+
+def test_a_view_of_64_ranks_picks_its_rank_with_a_selector(lab, browser, tmp_path):
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.support.ui import Select
+
+    base, token, _ = lab
+    write_many_ranks_notebook(tmp_path / "notebooks" / "many_ranks.ipynb")
+    browser.get(f"{base}/lab/tree/many_ranks.ipynb?token={token}")
+    options = wait_for(browser, "const s = document.querySelector('.torchtcl-view select.torchtcl-select'); "
+                       "return s && Array.from(s.options).map(o => o.text)", "the rank selector")
+    assert options == ["all ranks"] + [f"rank {r}" for r in range(MANY_RANKS)]
+    tabs = browser.execute_script(f"return Array.from({MANY_VIEW}.querySelectorAll('[role=tab]')).map(t => t.innerText)")
+    assert tabs == ["all ranks"]  # 64 tabs would not fit: the selector picks the rank
+    Select(browser.find_element(By.CSS_SELECTOR, ".torchtcl-view select.torchtcl-select")).select_by_visible_text("rank 40")
+    panel = wait_for(browser, f"const p = {MANY_VIEW}.querySelector('[role=tabpanel]'); "
+                     "return p.dataset.rank === '40' && p.innerText", "rank 40's panel")
+    assert "rank 40 of 64 here" in panel and "rank 41 of" not in panel, panel
+    browser.execute_script(f"return {MANY_VIEW}").screenshot(str(ARTIFACT.with_name("jupyterlab_64_ranks.png")))
