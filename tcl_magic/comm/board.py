@@ -211,6 +211,7 @@ class Board(BoardView):
         round_ = self._rounds.get(group, 0) + 1
         self._rounds[group] = round_
         base = round_key(self.cell, group, round_)
+        waiting = RankState(self.rank, self.cell, "wait", time.time(), op, group, label, tuple(members), round_)
         self.post("wait", op=op, group=group, label=label, members=list(members), round=round_)
         count, slots = self.store.arrive(base + "/slots", f"{self.rank}:{','.join(map(str, slot))};",
                                          base + "/n", len(members))
@@ -218,7 +219,7 @@ class Board(BoardView):
         if completed:
             verdict = self.settle(base, Verdict(slots=slots.decode()))  # unless a failure came first
         else:
-            verdict = self._await(base, members, op)
+            verdict = self._await(base, waiting)
         if not verdict.agreed:
             message = self._explain(verdict)
             self.post("run")
@@ -237,40 +238,48 @@ class Board(BoardView):
         if previous is not None and completed:
             self.store.delete_keys([previous + suffix for suffix in ("/slots", "/n", "/verdict")])
 
-    def _await(self, base: str, members: Sequence[int], op: str) -> Verdict:
-        """The round's verdict, waiting for it unless a member is already gone. (A member
-        seen gone may have completed the round and left: the compare-and-set then answers
-        with the agreed verdict.)"""
-        states = self.states(members)
-        gone = tuple(m for m, state in states.items() if state.gone(self.cell))
-        if gone:
-            return self.settle(base, Verdict("left", gone, not_run(states, gone, self.cell, op)))
-        with self._lock:  # the interrupt watcher sees this rank waiting, or it came first
-            self._waiting, interrupted_first = states[self.rank], self.interrupted_while is not None
+    def _await(self, base: str, waiting: RankState) -> Verdict:
+        """The round's verdict, waiting for it unless a member is already gone or an
+        interrupt came first; a failure this rank sets when its timeout runs out."""
         verdict = None
         try:
-            verdict = self._verdict(base, states[self.rank], interrupted_first)
+            with self._waiting_in(base, waiting, [m for m in waiting.members if m != self.rank]) as verdict:
+                if verdict is None:
+                    try:
+                        verdict = Verdict.read(self.store.get(base + "/verdict"))
+                    except dist.DistStoreError:
+                        why = f"timed out after {self.timeout_s:g} s {self.waiting_for(waiting)}"
+                        verdict = self.settle(base, Verdict("timeout", why=why))
         finally:
             with self._lock:
-                self._waiting = None
                 if verdict is not None and verdict.failure == "interrupted" and self.interrupted_while is None:
                     # another member's interrupt came first: this rank's own comes in a moment
                     self.interrupted_while = verdict.why
         return verdict
 
-    def _verdict(self, base: str, waiting: RankState, interrupted_first: bool) -> Verdict:
-        """The verdict once set; a failure this rank sets when it was interrupted as it
-        began to wait, or when its timeout runs out."""
-        if interrupted_first:
-            doing = self.waiting_for(waiting)
-            with self._lock:  # so this rank's own report says so too, not "running Tcl"
-                self.interrupted_while = doing
-            return self.settle(base, Verdict("interrupted", why=doing))
+    @contextlib.contextmanager
+    def _waiting_in(self, base: str, waiting: RankState, peers: Sequence[int]) -> Iterator[Verdict | None]:
+        """While this rank waits in the round at `base`: the interrupt watcher sees it waiting
+        (or came first: the round fails as interrupted), and a peer already gone fails the
+        round as left (a peer seen gone may have completed the round and left: the
+        compare-and-set then answers with the agreed verdict). Yields the verdict that
+        settled the round so, else None: the body waits for it."""
+        with self._lock:
+            self._waiting, interrupted_first = waiting, self.interrupted_while is not None
         try:
-            return Verdict.read(self.store.get(base + "/verdict"))
-        except dist.DistStoreError:
-            why = f"timed out after {self.timeout_s:g} s {self.waiting_for(waiting)}"
-            return self.settle(base, Verdict("timeout", why=why))
+            if interrupted_first:
+                doing = self.waiting_for(waiting)
+                with self._lock:  # so this rank's own report says so too, not "running Tcl"
+                    self.interrupted_while = doing
+                yield self.settle(base, Verdict("interrupted", why=doing))
+            else:
+                states = self.states(peers)
+                gone = tuple(m for m, state in states.items() if state.gone(self.cell))
+                yield self.settle(base, Verdict("left", gone, not_run(states, gone, self.cell, awaited(waiting)))) \
+                    if gone else None
+        finally:
+            with self._lock:
+                self._waiting = None
 
     @staticmethod
     def _explain(verdict: Verdict) -> str:
@@ -334,22 +343,12 @@ class Board(BoardView):
         """While this rank blocks on a transfer: its peers and the front end see it waiting in
         the transfer's round, a peer that leaves this cell or an interrupt fails the round (or
         had already come), and the timeout runs. The body waits for the transfer's thread."""
-        waiting = pair.waiting(self.rank, self.cell)
         self.post("wait", op=pair.op, group=pair.group, label=pair.label, members=list(pair.members),
                   round=pair.round)
-        with self._lock:
-            self._waiting, interrupted_first = waiting, self.interrupted_while is not None
         try:
-            states = self.states([peer])
-            if interrupted_first:
-                self.interrupted_while = self.waiting_for(waiting)
-                self.settle(pair.base, Verdict("interrupted", why=self.interrupted_while))
-            elif states[peer].gone(self.cell):
-                self.settle(pair.base, Verdict("left", (peer,), not_run(states, [peer], self.cell, awaited(waiting))))
-            yield
+            with self._waiting_in(pair.base, pair.waiting(self.rank, self.cell), [peer]):
+                yield
         finally:
-            with self._lock:
-                self._waiting = None
             self.post("run")
 
     def time_out(self, pair: PairRound) -> None:
