@@ -121,48 +121,64 @@ def _cancel_on_sigint(session: TclSession, interrupted: dict) -> Iterator[None]:
     if cancel is None or threading.current_thread() is not threading.main_thread():
         yield
         return
-    reader, writer = socket.socketpair()
-    writer.setblocking(False)
+    watcher = _SigintWatcher.of_this_process()
     previous_handler = signal.signal(signal.SIGINT, lambda signum, frame: None)
-    previous = signal.set_wakeup_fd(writer.fileno(), warn_on_full_buffer=False)
+    previous = signal.set_wakeup_fd(watcher.writer.fileno(), warn_on_full_buffer=False)
     address = session.tcl.interpaddr()
-    state = {"running": True}
-    lock = threading.Lock()
-
-    def watch() -> None:
-        while True:
-            try:
-                data = reader.recv(64)
-            except OSError:
-                return
-            if not data:
-                return
-            if previous != -1:  # whoever listened before (an event loop) still hears it
-                with contextlib.suppress(OSError):
-                    os.write(previous, data)
-            with lock:
-                if signal.SIGINT in data and state["running"]:
-                    interrupted["while"] = "running Tcl"  # at once: the board's answer takes a moment
-                    try:
-                        interrupted["while"] = session.comm.agreement.interrupt()
-                    finally:
-                        cancel.Tcl_CancelEval(address, None, None, TCL_CANCEL_UNWIND)
-                        interrupted["signalled"].set()
-
-    watcher = threading.Thread(target=watch, name="tcl-interrupt", daemon=True)
-    watcher.start()
+    watcher.arm(previous, (session, interrupted, cancel, address))
     interrupted["listening"] = True
     try:
         yield
     finally:
         signal.set_wakeup_fd(previous)
         signal.signal(signal.SIGINT, previous_handler)
-        with lock:
-            state["running"] = False
-        writer.close()
-        watcher.join(1.0)
-        reader.close()
+        watcher.arm(previous, None)  # waits for a cancel under way: it lands before the drop below
         _drop_late_cancel(session, cancel, address)
+
+
+class _SigintWatcher:
+    """The thread that reads the wakeup fd, one per process, made on the first cell and
+    armed for each (a thread started and joined per cell cost ~0.2 ms of every cell)."""
+
+    _one: "_SigintWatcher | None" = None
+
+    @classmethod
+    def of_this_process(cls) -> "_SigintWatcher":
+        if cls._one is None or cls._one.pid != os.getpid():  # a forked engine has no thread of its parent's
+            cls._one = cls()
+        return cls._one
+
+    def __init__(self) -> None:
+        self.pid = os.getpid()
+        self.reader, self.writer = socket.socketpair()
+        self.writer.setblocking(False)
+        self.lock = threading.Lock()
+        self.previous = -1  # whoever listened to the wakeup fd before the cell
+        self.cell: tuple | None = None  # (session, interrupted, cancel, address) while a cell runs
+        threading.Thread(target=self._watch, name="tcl-interrupt", daemon=True).start()
+
+    def arm(self, previous: int, cell: tuple | None) -> None:
+        with self.lock:
+            self.previous, self.cell = previous, cell
+
+    def _watch(self) -> None:
+        while True:
+            try:
+                data = self.reader.recv(64)
+            except OSError:
+                return
+            with self.lock:
+                if self.previous != -1:  # whoever listened before (an event loop) still hears it
+                    with contextlib.suppress(OSError):
+                        os.write(self.previous, data)
+                if signal.SIGINT in data and self.cell is not None:
+                    session, interrupted, cancel, address = self.cell
+                    interrupted["while"] = "running Tcl"  # at once: the board's answer takes a moment
+                    try:
+                        interrupted["while"] = session.comm.agreement.interrupt()
+                    finally:
+                        cancel.Tcl_CancelEval(address, None, None, TCL_CANCEL_UNWIND)
+                        interrupted["signalled"].set()
 
 
 def _drop_late_cancel(session: TclSession, api: Any, address: int) -> None:
