@@ -61,6 +61,17 @@ def _shapes(text: str, ctx: Any) -> list[tuple[int, ...]]:
     return [convert.shape_from_tcl(word, ctx.split_list) for word in ctx.split_list(text)]
 
 
+def _at_least(parse: Callable, least: float, words: str) -> Callable:
+    """A kind whose values below `least` are refused by the parameter's own wording (a
+    count, a size, a rate), before torch would word it its own way."""
+    def checked(text: str, ctx: Any) -> Any:
+        value = parse(text, ctx)
+        if value is not None and not value >= least:
+            raise convert.ConversionError(f"Must be {words}.")
+        return value
+    return checked
+
+
 INTS = ParamType("integer or integers", _ints)
 INT_LIST = ParamType("integers", lambda text, ctx: convert.int_list_from_tcl(text, ctx.split_list))
 NUMBERS = ParamType("numbers", _numbers)
@@ -69,6 +80,8 @@ KINDS: dict[str, ParamType] = {
     "T": TENSOR, "N": NUMBER, "I": INT, "B": BOOL, "S": STRING, "D": ParamType("dtype", _optional_dtype,
                                                                               DTYPE.recognizes),
     "V": DEVICE, "L": INT_LIST, "IL": INTS, "NL": NUMBERS, "TL": TENSOR_LIST, "TN": TENSOR_OR_NUMBER,
+    "PI": ParamType("positive integer", _at_least(INT.parse, 1, "at least 1")),
+    "PN": ParamType("positive number", _at_least(NUMBER.parse, 1e-300, "above 0")),
     "SH": SHAPE, "SHL": ParamType("shapes", _shapes), "M": MODULE, "P": PARAMETERS, "O": OPTIMIZER,
     "SC": ParamType("scheduler", lambda text, ctx: ctx.handles.get_object(
         text, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau), "scheduler")),

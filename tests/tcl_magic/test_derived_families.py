@@ -113,3 +113,24 @@ def test_optimizers_and_schedulers_follow_torch(session):
 def test_a_plain_leaf_tensor_is_accepted_by_an_optimizer_as_torch_accepts_it(session):
     assert session.eval("string match optimizer* [torch::optimizer_adam [torch::ones {2}] 0.001]").result == "1"
     assert session.eval("torch::manual_seed 1").result == "ok"
+
+
+def test_fourier_and_audio(session):
+    x = torch.tensor([1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0])
+    make = "set x [torch::tensor_create {1 2 3 4 5 6 7 8}]"
+    for source, expected in [
+        ("torch::tensor_abs [torch::tensor_fft $x]", torch.fft.fft(x).abs()),
+        ("torch::tensor_abs [torch::tensor_rfft $x 4]", torch.fft.rfft(x, 4).abs()),
+        ("torch::tensor_irfft [torch::tensor_rfft $x] 8", torch.fft.irfft(torch.fft.rfft(x), 8)),
+        ("torch::fftshift $x", torch.fft.fftshift(x)), ("torch::ifftShift -input $x", torch.fft.ifftshift(x)),
+        ("torch::tensor_abs [torch::tensor_stft $x 4 2]",
+         torch.stft(x, 4, 2, window=torch.hann_window(4), return_complex=True).abs()),
+        ("torch::tensor_istft [torch::tensor_stft $x 4 1] 4 1", torch.istft(torch.stft(
+            x, 4, 1, window=torch.hann_window(4), return_complex=True), 4, 1, window=torch.hann_window(4))),
+        # the analytic signal of a cosine has magnitude 1 everywhere
+        ("torch::tensor_abs [torch::hilbert [torch::tensor_create {1 0 -1 0 1 0 -1 0}]]", torch.ones(8)),
+    ]:
+        close(session, f"{make}; {source}", expected)
+    for source, shape in [("torch::time_stretch [torch::tensor_reshape $x {2 4}] 2.0", "2 2"),
+                          ("torch::melscale_fbanks 64 20 16000", "20 64"), ("torch::spectrogram $x 4", "3 5")]:
+        assert session.eval(f"{make}; torch::tensor_shape [{source}]").result == shape, source
