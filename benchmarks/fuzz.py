@@ -32,6 +32,7 @@ SETUP = ("set t [torch::ones {2 3}]; set u [torch::arange 0 6]; set i [torch::on
 def fuzz(seed: int, calls: int) -> list[str]:
     """The problems found: each an argument list and what it produced."""
     rng = random.Random(seed)
+    saved = _process_state()
     names = sorted(name for spec in commands.TABLE.specs for name in spec.names if spec.name not in SKIPPED)
     session = TclSession()
     problems = []
@@ -48,7 +49,28 @@ def fuzz(seed: int, calls: int) -> list[str]:
         if result.error is not None and ("internal error" in result.error.message or
                                          "Traceback" in result.error.info):
             problems.append(f"{source!r}: {result.error.message}")
+    session.eval("catch torch::profiler_stop")  # a profiler_start among the calls
+    _restore(saved)
     return problems
+
+
+def _process_state() -> tuple:
+    """What commands may change for the whole process (threads, autocast, the generator):
+    put back after a run, so that what runs next in the process is not affected."""
+    import torch
+    return (torch.get_num_threads(), torch.get_rng_state(), False,  # denormals are kept by default
+            [(d, torch.is_autocast_enabled(d), torch.get_autocast_dtype(d)) for d in ("cpu", "cuda")])
+
+
+def _restore(saved: tuple) -> None:
+    import torch
+    threads, rng, denormal, autocast = saved
+    torch.set_num_threads(threads)
+    torch.set_rng_state(rng)
+    torch.set_flush_denormal(denormal)
+    for device, enabled, dtype in autocast:
+        torch.set_autocast_enabled(device, enabled)
+        torch.set_autocast_dtype(device, dtype)
 
 
 def main() -> None:

@@ -59,6 +59,23 @@ EXAMPLES = {  # where no scenario fits: the arguments of one call
 }
 
 
+SHOWN = {  # where the value itself changes from run to run or machine to machine: a property of it
+    "seed": "string is wideinteger [torch::seed]", "get_num_threads": "expr {[torch::get_num_threads] > 0}",
+    "memory_snapshot": "string match timestamp:* [torch::memory_snapshot]",
+    "benchmark": "expr {[torch::benchmark add 2 10x10] > 0}",
+    "memory_stats": "string match cuda_available:* [torch::memory_stats]",
+    "memory_summary": "expr {[string length [torch::memory_summary]] > 0}",
+    "empty_cache": "expr {[torch::empty_cache] in {cache_cleared cuda_not_available}}",
+    "synchronize": "torch::synchronize cpu",
+    "profiler_start": "list [torch::profiler_start] [torch::profiler_stop]",
+    "autocast_enable": "list [torch::autocast_enable cpu] [torch::autocast_disable cpu]",
+    "autocast_set_dtype": "torch::autocast_set_dtype bfloat16 cpu",
+    "set_num_threads": "expr {[torch::set_num_threads [torch::get_num_threads]] > 0}",
+    "cuda_device_info": "expr {[catch {torch::cuda_device_info} m] ? [string match *CUDA* $m] : [string match Dev* $m]}",
+    "cuda_memory_info": "expr {[catch {torch::cuda_memory_info} m] ? [string match *CUDA* $m] : [string match Dev* $m]}",
+}
+
+
 def _call(spec: CommandSpec, scenario: dict[str, str]) -> str | None:
     if spec.name in EXAMPLES:
         return f"torch::{spec.name} {EXAMPLES[spec.name]}"
@@ -75,6 +92,9 @@ def _call(spec: CommandSpec, scenario: dict[str, str]) -> str | None:
 def example(spec: CommandSpec) -> tuple[str, str] | None:
     """A call that works, shown by what it gives: a tensor's shape, a list of handles' count,
     or the value itself; and that result."""
+    if spec.name in SHOWN:
+        result = TclSession().eval(SETUP + "; " + SHOWN[spec.name])
+        return (SHOWN[spec.name], result.result) if result.error is None else None
     for scenario in SCENARIOS:
         call = _call(spec, scenario)
         if call is None:

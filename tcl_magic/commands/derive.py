@@ -81,7 +81,7 @@ KINDS: dict[str, ParamType] = {
                                                                               DTYPE.recognizes),
     "V": DEVICE, "L": INT_LIST, "IL": INTS, "NL": NUMBERS, "TL": TENSOR_LIST, "TN": TENSOR_OR_NUMBER,
     "PI": ParamType("positive integer", _at_least(INT.parse, 1, "at least 1")),
-    "PN": ParamType("positive number", _at_least(NUMBER.parse, 1e-300, "above 0")),
+    "PN": ParamType("positive number", _at_least(NUMBER.parse, 1e-300, "positive")),
     "SH": SHAPE, "SHL": ParamType("shapes", _shapes), "M": MODULE, "P": PARAMETERS, "O": OPTIMIZER,
     "SC": ParamType("scheduler", lambda text, ctx: ctx.handles.get_object(
         text, (torch.optim.lr_scheduler.LRScheduler, torch.optim.lr_scheduler.ReduceLROnPlateau), "scheduler")),

@@ -134,3 +134,35 @@ def test_fourier_and_audio(session):
     for source, shape in [("torch::time_stretch [torch::tensor_reshape $x {2 4}] 2.0", "2 2"),
                           ("torch::melscale_fbanks 64 20 16000", "20 64"), ("torch::spectrogram $x 4", "3 5")]:
         assert session.eval(f"{make}; torch::tensor_shape [{source}]").result == shape, source
+
+
+def test_runtime_answers_what_torch_reports(session):
+    assert session.eval("torch::get_num_threads").result == str(torch.get_num_threads())
+    same = session.eval("set s [torch::get_rng_state]; set a [torch::tensor_to_list [torch::rand {3}]]; "
+                        "torch::set_rng_state $s; expr {$a eq [torch::tensor_to_list [torch::rand {3}]]}")
+    assert same.result == "1", same.error
+    assert session.eval("torch::autocast_enable cpu bfloat16; torch::autocast_is_enabled cpu").result == "1"
+    assert session.eval("torch::autocast_disable cpu; torch::autocast_is_enabled -device cpu").result == "0"
+    assert torch.get_autocast_dtype("cpu") == torch.bfloat16
+    if not torch.cuda.is_available():  # the truth about the machine, not invented figures
+        assert "CUDA not available" in session.eval("torch::cuda_device_info").error.message
+        assert session.eval("torch::empty_cache").result == "cuda_not_available"
+        assert session.eval("torch::memory_stats").result == "cuda_available: false"
+    assert int(session.eval("torch::benchmark add 2 10x10").result) > 0
+
+
+def test_grad_scaler_follows_torch(session):
+    scaler = torch.amp.GradScaler("cpu", init_scale=1024.0)
+    close(session, "torch::grad_scaler_scale [torch::grad_scaler_new 1024.0] $v", scaler.scale(v))
+    assert float(session.eval("torch::grad_scaler_get_scale [torch::gradScalerNew -initScale 8.0]").result) == 8.0
+    script = ("set w [torch::tensor_create {1.0 2.0} -requiresGrad 1]; set o [torch::optimizer_sgd $w 0.1]; "
+              "set s [torch::grad_scaler_new 4.0]; "
+              "torch::tensor_backward [torch::grad_scaler_scale $s [torch::tensor_sum [torch::tensor_mul $w $w]]]; "
+              "torch::grad_scaler_step $s $o; torch::grad_scaler_update $s; torch::tensor_to_list $w")
+    w = torch.tensor([1.0, 2.0], requires_grad=True)
+    opt, scaler = torch.optim.SGD([w], lr=0.1), torch.amp.GradScaler("cpu", init_scale=4.0)
+    scaler.scale((w * w).sum()).backward()
+    scaler.step(opt)
+    scaler.update()
+    result = session.eval(script)
+    assert [float(x) for x in result.result.split()] == pytest.approx(w.detach().tolist()), result.error
