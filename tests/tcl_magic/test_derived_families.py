@@ -166,3 +166,19 @@ def test_grad_scaler_follows_torch(session):
     scaler.update()
     result = session.eval(script)
     assert [float(x) for x in result.result.split()] == pytest.approx(w.detach().tolist()), result.error
+
+
+def test_quantization_follows_torch(session):
+    q = torch.quantize_per_tensor(v, 0.1, 10, torch.quint8)
+    close(session, "torch::dequantize [torch::quantize_per_tensor $v 0.1 10 quint8]", q.dequantize())
+    close(session, "torch::int_repr [torch::quantize_per_tensor $v 0.1 10 quint8]", q.int_repr().float())
+    assert float(session.eval("torch::q_scale [torch::quantize_per_tensor $v 0.1 10 quint8]").result) == \
+        pytest.approx(0.1)
+    close(session, "torch::fake_quantize_per_tensor $v 0.1 0 -128 127",
+          torch.fake_quantize_per_tensor_affine(v, 0.1, 0, -128, 127))
+    scales, zeros = torch.tensor([0.1, 0.2]), torch.tensor([0, 1], dtype=torch.int32)
+    close(session, "torch::fake_quantize_per_channel $m [torch::tensor_create {0.1 0.2}] "
+          "[torch::tensor_create {0 1} int32] 1", torch.fake_quantize_per_channel_affine(m, scales, zeros, 1, 0, 255))
+    qa = torch.quantize_per_tensor(m, 0.1, 0, torch.quint8)
+    close(session, "torch::dequantize [torch::quantized_add $m $m 0.1 0]",
+          torch.ops.quantized.add(qa, qa, 0.1, 0).dequantize())
