@@ -182,3 +182,20 @@ def test_quantization_follows_torch(session):
     qa = torch.quantize_per_tensor(m, 0.1, 0, torch.quint8)
     close(session, "torch::dequantize [torch::quantized_add $m $m 0.1 0]",
           torch.ops.quantized.add(qa, qa, 0.1, 0).dequantize())
+
+
+def test_model_state_round_trips_through_torch_files(session, tmp_path):
+    path = tmp_path / "state.pt"
+    made = session.eval(f"set l [torch::linear 3 2]; torch::save_state_dict $l {path}; torch::count_parameters $l")
+    assert made.result == "8", made.error
+    saved = torch.load(path, weights_only=True)
+    assert set(saved) == {"weight", "bias"}
+    loaded = session.eval(f"set k [torch::linear 3 2]; torch::load_state_dict $k {path}; "
+                          "torch::tensor_to_list [torch::layer_forward $k [torch::ones {1 3}]]")
+    expected = torch.ones(1, 3) @ saved["weight"].T + saved["bias"]
+    assert [float(x) for x in loaded.result.split()] == pytest.approx(expected.reshape(-1).tolist(), abs=1e-6)
+    assert session.eval("torch::freeze_model $k; torch::layer_device $k").result == "cpu"
+    ckpt = tmp_path / "ckpt.pt"
+    info = session.eval(f"set o [torch::optimizer_sgd $k 0.1]; torch::save_checkpoint $k $o {ckpt} 3 0.5; "
+                        f"torch::get_checkpoint_info {ckpt}")
+    assert info.result.split()[:4] == ["epoch", "3", "loss", "0.5"], info.error
