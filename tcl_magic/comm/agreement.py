@@ -75,6 +75,7 @@ class Call:
     tensor: torch.Tensor | None = _NOTHING  # its dtype and shape go to the other members
     arg: int = 0  # src, dst, root, reduce op, a definition's checksum
     refusal: str | TclCommandError | None = None  # why this rank cannot make the call: every member fails
+    payload: int = 0  # bytes it carries each way that no agreed tensor describes (a DDP step's gradients)
 
     @property
     def command(self) -> str:
@@ -202,7 +203,10 @@ class Agreement:
 
     def _record(self, call: Call, times: tuple, metas: Sequence[PeerMeta], outcome: str) -> None:
         group = call.group
-        sent, received = moved_bytes(call.op, call.arg, metas, group.ranks, self.comm.rank) if metas else (0, 0)
+        if call.payload:
+            sent = received = call.payload
+        else:
+            sent, received = moved_bytes(call.op, call.arg, metas, group.ranks, self.comm.rank) if metas else (0, 0)
         self.timeline.record(call.command, group.describe(), group.key, group.ranks, times, sent, received, outcome)
 
     @contextlib.contextmanager

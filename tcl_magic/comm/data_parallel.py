@@ -33,8 +33,8 @@ class DataParallel(DistributedDataParallel):
 
 
 class PendingBackward(dict):
-    """Board keys -> groups of the data-parallel forward passes that will average
-    gradients in the next backward pass (one session's)."""
+    """Board keys -> (group, gradient bytes) of the data-parallel forward passes that will
+    average gradients in the next backward pass (one session's)."""
 
 
 def wrap(comm: Comm, module: nn.Module, group_name: str) -> nn.Module:
@@ -47,7 +47,8 @@ def wrap(comm: Comm, module: nn.Module, group_name: str) -> nn.Module:
                               "train together", "RANK")
     shapes = [(name, tuple(p.shape), str(p.dtype)) for name, p in module.named_parameters()]
     failure = None if shapes else "the module has no parameters to train"
-    call = Call("data_parallel", group, arg=zlib.crc32(repr(shapes).encode()) & 0x7FFFFFFF, refusal=failure)
+    call = Call("data_parallel", group, arg=zlib.crc32(repr(shapes).encode()) & 0x7FFFFFFF, refusal=failure,
+                payload=_parameter_bytes(module))
     with comm.agreement.collective(call):
         module.to(comm.device)
         ids = [comm.device.index or 0] if comm.device.type == "cuda" else None
@@ -60,7 +61,7 @@ def forward(comm: Comm, pending: PendingBackward, ddp: DataParallel, inputs: tor
             else contextlib.nullcontext():  # nothing is sent: an error here is the caller's
         out = ddp(inputs)
     if torch.is_grad_enabled():
-        pending[group.key] = group
+        pending[group.key] = (group, _parameter_bytes(ddp))
     return out
 
 
@@ -68,12 +69,17 @@ def forward(comm: Comm, pending: PendingBackward, ddp: DataParallel, inputs: tor
 def backward_pass(comm: Comm, pending: PendingBackward) -> Iterator[None]:
     """Around a backward pass: after a data-parallel forward, it averages gradients across
     the group, so every member must run it."""
-    groups = list(pending.values())
+    steps = list(pending.values())
     pending.clear()
     with contextlib.ExitStack() as rounds:
-        for group in groups:
-            rounds.enter_context(comm.agreement.collective(Call("backward", group)))
+        for group, gradient_bytes in steps:
+            rounds.enter_context(comm.agreement.collective(Call("backward", group, payload=gradient_bytes)))
         yield
+
+
+def _parameter_bytes(module: nn.Module) -> int:
+    """What a step's gradients (or the first rank's parameters) weigh: the timeline's bytes."""
+    return sum(p.numel() * p.element_size() for p in module.parameters() if p.requires_grad)
 
 
 def _forward_communicates(ddp: DataParallel) -> bool:

@@ -64,10 +64,10 @@ def test_the_timeline_lists_the_calls_in_order_with_who_kept_whom_waiting(view):
     scatter = calls[0]
     assert scatter["members"] == [0, 1, 2, 3] and scatter["last"] == 3
     by_rank = {e["rank"]: e for e in scatter["events"]}
-    for rank in (0, 1, 2):  # rank 3 slept 300 ms before the scatter: the others waited for it
-        assert by_rank[rank]["waited_for"] == 3 and by_rank[rank]["waited"] >= 250
+    for rank in (0, 1, 2):  # rank 3 slept before the scatter: the others waited for it
+        assert by_rank[rank]["waited_for"] == 3 and by_rank[rank]["arrived"] <= by_rank[3]["arrived"]
         assert by_rank[rank]["arrived"] <= by_rank[rank]["agreed"] <= by_rank[rank]["moved"] <= by_rank[rank]["left"]
-    assert by_rank[3]["waited_for"] is None and by_rank[3]["waited"] < 250
+    assert by_rank[3]["waited_for"] is None
     assert by_rank[0]["sent"] == 84 and by_rank[0]["received"] == 0  # rows 3-9 of 3 float32
     assert by_rank[2]["received"] == 24 and by_rank[2]["sent"] == 0
     transfer = calls[2]
@@ -86,3 +86,19 @@ def test_the_text_form_is_the_grouped_output_and_table_without_times(view):
                                      "[rank 2] rank 2 holds 2 rows", "[rank 3] rank 3 holds 2 rows"]
     assert "chunk *" in text and "rows of data (10x3 Float32) held in chunk:" in text
     assert " ms" not in text and "rss" not in text
+
+
+def test_a_data_parallel_step_counts_the_bytes_of_its_gradients(cluster_of):
+    """DDP moves data inside calls that show no tensor: its timeline entries count the
+    parameters it broadcast at the start and the gradients each backward pass averages."""
+    cluster = cluster_of(2)
+    cluster.run(remote.reset_session)
+    results = CellSupervisor(cluster).run(
+        "set model [torch::distributed_data_parallel [torch::linear 4 2]]\n"
+        "torch::tensor_backward [torch::tensor_sum [torch::layer_forward $model [torch::ones {3 4}]]]\n").results
+    assert all(r.ok for r in results), [r.error for r in results]
+    weights = (4 * 2 + 2) * 4  # a 4x2 float32 weight and its bias
+    for result in results:
+        calls = {e.op: e for e in result.facts.events}
+        assert (calls["tensor_backward"].sent, calls["tensor_backward"].received) == (weights, weights)
+        assert calls["distributed_data_parallel"].sent == weights
