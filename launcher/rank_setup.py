@@ -34,14 +34,6 @@ def describe_engine(caller_address: str) -> dict:
             "launch_rank": None if launch_rank is None else int(launch_rank)}
 
 
-def find_free_port(addr: str) -> int:
-    """A TCP port that is free on ``addr`` now (the OS picks it)."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        sock.bind((addr, 0))
-        return sock.getsockname()[1]
-
-
 def export_rank_env(placement: RankPlacement, store_addr: str, store_port: int,
                     shared_store: str | None = None) -> None:
     """Set the torchrun-style env vars, for code on the rank that reads them, and where the
