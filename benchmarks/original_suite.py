@@ -44,6 +44,7 @@ class FileResult:
     summary: bool = True  # tcltest printed its own summary
     error: str = ""  # why the file stopped early (its error, exit status, timeout)
     failures: dict[str, str] = field(default_factory=dict)  # test name -> the first line of why
+    bodies: dict[str, str] = field(default_factory=dict)  # a failing test's name -> its source, to classify it
 
 
 def strip_loader(source: str) -> str:
@@ -111,7 +112,10 @@ def run_file(path: Path, timeout: float) -> FileResult:
         child.kill()
         child.join()
         output = Path(log.name).read_text(encoding="utf-8", errors="replace")
-    return parse(path.name, source, output, error)
+    result = parse(path.name, source, output, error)
+    bodies = test_bodies(source)
+    result.bodies = {name: bodies.get(name, "")[:3000] for name in result.failures}
+    return result
 
 
 def parse(name: str, source: str, output: str, error: str) -> FileResult:
@@ -186,6 +190,38 @@ def report(results: list[FileResult], documented: list[str], existing: set[str])
             "results": [asdict(r) for r in results]}
 
 
+REASONS = [  # (why, does it apply: the first line of the failure, the test's own source)
+    ("command not provided here yet", lambda why, body: why.startswith("invalid command name")),
+    ("needs CUDA: this machine has none, and the CUDA commands say so rather than invent figures",
+     lambda why, body: "CUDA not available" in why or re.search(r"cuda|gpu", body, re.I) is not None),
+    ("asserts the original's simulated collectives and transfers in a world of one (a send to oneself, a "
+     "second init, a peer that does not exist), which torch.distributed rightly refuses",
+     lambda why, body: re.search(r"needs a peer|already rank|work handle|master_addr|process group|distributed",
+                                 why + body) is not None),
+    ("checks the original's wording of an error (its usage line, `Invalid tensor name`, `Model not found`, "
+     "`wrong # args`) where the contract pins its own (`Invalid tensor handle`, `Wrong number of arguments`, "
+     "`Invalid X parameter`)",
+     lambda why, body: re.search(r"catch|-returnCodes error|Invalid .*(handle|parameter)|Wrong number|Unknown "
+                                 r"parameter|Missing value|Required param", why + body) is not None),
+    ("calls a function by a name the test never defines (the original ignored it and answered a fixed "
+     "value); here the named Tcl command is called",
+     lambda why, body: re.search(r"dummy_func|test_func|\"func\"", body) is not None),
+    ("expects the original's own representation of a value (its return text, its dtype or shape of a "
+     "simulated result, the same handle back) where torch's real one differs", lambda why, body: True),
+]
+
+
+def reason_of(why: str, body: str) -> str:
+    return next(reason for reason, applies in REASONS if applies(why, body))
+
+
+def test_bodies(source: str) -> dict[str, str]:
+    """Each tcltest test's name -> its source text, to tell why it failed."""
+    starts = [(m.start(), m.group(1)) for m in re.finditer(r"^\s*(?:::)?(?:tcltest::)?test\s+(\S+)", source, re.M)]
+    return {name: source[at:(starts[i + 1][0] if i + 1 < len(starts) else len(source))]
+            for i, (at, name) in enumerate(starts)}
+
+
 def compat_page(summary: dict) -> str:
     """docs/compat.md: the totals, each file's count, and each failing test with the first
     line of why (its error, or what it returned where the test expected something else)."""
@@ -206,10 +242,19 @@ def compat_page(summary: dict) -> str:
              "| file | passed | total | stopped by |", "|---|---|---|---|"]
     results = summary["results"]
     lines += [f"| {r['file']} | {r['passed']} | {r['total']} | {r['error'][:80].replace('|', '/')} |" for r in results]
-    lines += ["", "## Failing tests and why", ""]
+    grouped: dict[str, list[str]] = {reason: [] for reason, _ in REASONS}
     for r in results:
+        bodies = r.get("bodies", {})
         for test, why in r["failures"].items():
-            lines.append(f"- `{test}`: {why[:160].replace('|', '/')}")
+            grouped[reason_of(why, bodies.get(test, ""))].append(f"- `{test}`: {why[:160].replace('|', '/')}")
+        unlisted = r["total"] - r["passed"] - len(r["failures"])
+        if unlisted > 0:  # a file that stopped before its tests reported: its error is why
+            grouped[reason_of(r["error"], r["error"])].append(
+                f"- `{r['file']}` ({unlisted} tests not reached): stopped by {r['error'][:140].replace('|', '/')}")
+    lines += ["", "## Failing tests, by why", ""]
+    for reason, tests in grouped.items():
+        if tests:
+            lines += [f"### {reason} ({len(tests)})", "", *tests, ""]
     return "\n".join(lines) + "\n"
 
 
