@@ -56,6 +56,21 @@ EXAMPLES = {  # where no scenario fits: the arguments of one call
     "multi_margin_loss": "$m [torch::tensor_create {0 1}]", "focal_loss": "$m [torch::tensor_create {0 1}]",
     "cosine_embedding_loss": "$m $m [torch::tensor_create {1 1}]", "lr_scheduler_one_cycle": "$opt 0.1 10",
     "lr_scheduler_onecycle_advanced": "$opt 0.1 10",
+    "upsample_bilinear": "$img {8 8}", "upsample_nearest": "$img {8 8}", "resize_image": "$img {2 2}",
+    "nms": "[torch::tensor_create {{0 0 2 2} {0 0 2 1} {3 3 4 4}}] [torch::tensor_create {0.9 0.8 0.7}] 0.5",
+    "roi_align": "$img [torch::tensor_create {{0 0 0 4 4}}] {2 2}",
+    "roi_pool": "$img [torch::tensor_create {{0 0 0 3 3}}] {2 2}",
+    "sparse_coo_tensor": "[torch::tensor_create {{0 1} {1 0}} int64] $v {2 2}",
+    "sparse_tensor_create": "[torch::tensor_create {{0 1} {1 0}} int64] $v {2 2}",
+    "sparse_csr_tensor": "[torch::tensor_create {0 1 2} int64] [torch::tensor_create {1 0} int64] "
+                         "[torch::tensor_create {0.5 0.25}] {2 2}",
+    "sparse_csc_tensor": "[torch::tensor_create {0 1 2} int64] [torch::tensor_create {1 0} int64] "
+                         "[torch::tensor_create {0.5 0.25}] {2 2}",
+    "gather_nd": "$m [torch::tensor_create {{0 0} {1 1}} int64]",
+    "scatter_nd": "$m [torch::tensor_create {{0 0} {1 1}} int64] [torch::tensor_create {9.0 8.0}]",
+    "embedding_bag": "[torch::tensor_create {0 1 1} int64] $m [torch::tensor_create {0 1} int64] 1",
+    "positional_encoding": "4 8 0.0", "gamma": "{2 2} 2.0 1.0",
+    "conv2d_set_weights": "[torch::conv2d 2 1 1] [torch::ones {1 2 1 1}]",
 }
 
 

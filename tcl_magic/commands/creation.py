@@ -59,6 +59,10 @@ RANDOM = [
        doc="Samples of the Poisson distribution."),
     fn("bernoulli", lambda input, p: torch.bernoulli(input) if p is None else torch.bernoulli(input, p),
        "input|tensor:T p:N=None", doc="0 or 1 for each element, 1 with the element's probability (or p)."),
+    fn("gamma", lambda size, alpha, beta, dtype, device: torch._standard_gamma(
+        torch.full(size, alpha, dtype=dtype or torch.get_default_dtype(), device=device)) / beta,
+       "size|shape:SH alpha|concentration:PN beta|rate:PN dtype:D=None device:V=None", tail=("dtype", "device"),
+       doc="Samples of the gamma distribution of shape alpha and rate beta."),
     fn("multinomial", torch.multinomial, "input|tensor num_samples|numSamples replacement=False"),
 ]
 
