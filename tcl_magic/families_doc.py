@@ -71,6 +71,8 @@ EXAMPLES = {  # where no scenario fits: the arguments of one call
     "embedding_bag": "[torch::tensor_create {0 1 1} int64] $m [torch::tensor_create {0 1} int64] 1",
     "positional_encoding": "4 8 0.0", "gamma": "{2 2} 2.0 1.0",
     "conv2d_set_weights": "[torch::conv2d 2 1 1] [torch::ones {1 2 1 1}]",
+    "transformer_encoder_layer": "$m 2 1 4 0.0", "transformer_decoder_layer": "$m $m 2 1 4 0.0",
+    "transformer_encoder": "$m 2 1 2 4", "transformer_decoder": "$m $m 2 1 2 4",
 }
 
 

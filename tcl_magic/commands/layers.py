@@ -15,6 +15,19 @@ _RNN = ("input_size|inputSize:I hidden_size|hiddenSize:I num_layers|numLayers:I=
         "batch_first|batchFirst:B=False dropout:N=0.0 bidirectional:B=False")
 
 
+def _through(module: nn.Module, *inputs: torch.Tensor) -> torch.Tensor:
+    """inputs through a new transformer block; a 1-D input is one token (a sequence of
+    one), given back 1-D. torch checks shapes by assertions: their words become an error."""
+    single = inputs[0].dim() == 1
+    module = module.to(inputs[0].dtype) if inputs[0].dtype.is_floating_point else module
+    inputs = tuple(x.unsqueeze(0) if x.dim() == 1 else x for x in inputs)
+    try:
+        out = module(*inputs)
+    except AssertionError as err:
+        raise ValueError(str(err)) from None
+    return out.squeeze(0) if single else out
+
+
 def _module(name: str, cls: type, params: str, handle: str, *also: str):
     return handle_maker(name, cls, params, handle, also=also, params_of=cls.__init__)
 
@@ -73,6 +86,24 @@ FUNCTIONAL = [
     fn("multihead_attention", lambda query, key, value, embed_dim, num_heads: nn.MultiheadAttention(
         embed_dim, num_heads)(query, key, value)[0], "query:T key:T value:T embed_dim|embedDim:I num_heads|numHeads:I",
        doc="Multi-head attention of a new nn.MultiheadAttention over query, key and value."),
+    fn("transformer_encoder_layer", lambda src, d_model, nhead, dim_feedforward, dropout: _through(nn.TransformerEncoderLayer(
+        d_model, nhead, dim_feedforward, dropout), src), "src|input:T d_model|dModel:PI nhead|nHead:PI "
+       "dim_feedforward|dimFeedforward:PI=2048 dropout:N=0.1",
+       doc="src through a new nn.TransformerEncoderLayer (self-attention and a feed-forward block)."),
+    fn("transformer_decoder_layer", lambda tgt, memory, d_model, nhead, dim_feedforward, dropout:
+       _through(nn.TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout), tgt, memory),
+       "tgt:T memory:T d_model|dModel:PI nhead|nHead:PI dim_feedforward|dimFeedforward:PI=2048 dropout:N=0.1",
+       doc="tgt through a new nn.TransformerDecoderLayer attending to memory."),
+    fn("transformer_encoder", lambda src, d_model, nhead, num_layers, dim_feedforward, dropout: _through(
+        nn.TransformerEncoder(nn.TransformerEncoderLayer(d_model, nhead, dim_feedforward, dropout), num_layers,
+                              enable_nested_tensor=False), src), "src|input:T d_model|dModel:PI nhead|nHead:PI num_layers|numLayers:PI "
+       "dim_feedforward|dimFeedforward:PI=2048 dropout:N=0.1",
+       doc="src through a new nn.TransformerEncoder of num_layers layers."),
+    fn("transformer_decoder", lambda tgt, memory, d_model, nhead, num_layers, dim_feedforward, dropout:
+       _through(nn.TransformerDecoder(nn.TransformerDecoderLayer(d_model, nhead, dim_feedforward, dropout),
+                                      num_layers), tgt, memory), "tgt:T memory:T d_model|dModel:PI nhead|nHead:PI num_layers|numLayers:PI "
+       "dim_feedforward|dimFeedforward:PI=2048 dropout:N=0.1",
+       doc="tgt through a new nn.TransformerDecoder of num_layers layers attending to memory."),
     fn("scaled_dot_product_attention", F.scaled_dot_product_attention, "query key value"),
     fn("fold", F.fold, f"{_X} output_size|outputSize:IL kernel_size|kernelSize:IL dilation:IL=1 padding:IL=0 "
        "stride:IL=1", also=("Fold",)),

@@ -4,6 +4,7 @@ import math
 
 import pytest
 import torch
+from torch import nn
 from torch.nn import functional as F
 
 from tcl_magic import TclSession
@@ -112,3 +113,16 @@ def test_inplace_normalize_returns_its_handle(session):
     result = session.eval("set t [torch::ones {2}]; expr {[torch::normalize_image $t [torch::tensor_create {1.0}] "
                           "[torch::tensor_create {2.0}] 1] eq $t}")
     assert result.error is None and result.result == "1"
+
+
+def test_transformer_blocks_are_torchs_on_the_same_seed(session):
+    src, memory = torch.tensor([[1.0, 2.0, 3.0, 4.0], [0.5, 0.0, -1.0, 2.0]]), torch.tensor([[1.0, 0.0, 0.5, -0.5]])
+    make = "set s [torch::tensor_create {{1.0 2.0 3.0 4.0} {0.5 0.0 -1.0 2.0}}]; " \
+           "set mem [torch::tensor_create {{1.0 0.0 0.5 -0.5}}]; torch::manual_seed 0"
+    torch.manual_seed(0)
+    expected = nn.TransformerEncoderLayer(4, 2, 8, 0.0)(src)
+    close(session, f"{make}; torch::transformer_encoder_layer $s 4 2 8 0.0", expected.detach())
+    torch.manual_seed(0)
+    expected = nn.TransformerDecoder(nn.TransformerDecoderLayer(4, 2, 8, 0.0), 2)(src, memory)
+    close(session, f"{make}; torch::transformerDecoder -tgt $s -memory $mem -dModel 4 -nhead 2 -numLayers 2 "
+          "-dimFeedforward 8 -dropout 0.0", expected.detach())
