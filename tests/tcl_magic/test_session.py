@@ -99,3 +99,15 @@ def test_nothing_reaches_file_descriptor_one():
                           cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
     assert done.stdout == "captured:'hidden\\nalsohidden\\n'"
     assert "hidden" not in done.stderr
+
+
+def test_a_warning_from_torch_is_the_scripts_stderr_not_a_python_file_line():
+    code = ("from tcl_magic import TclSession\n"
+            "s = TclSession(); r = s.eval('torch::kl_div_loss [torch::zeros {2 3}] [torch::ones {2 3}]')\n"
+            "import sys; sys.stdout.write(repr(r.error) + '|' + repr(r.output))\n")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    error, output = done.stdout.split("|", 1)
+    assert error == "None"
+    assert output.startswith("[('stderr', \"warning: reduction: 'mean' divides the total loss")
+    assert "UserWarning" not in done.stderr + done.stdout and ".py:" not in done.stderr + done.stdout
