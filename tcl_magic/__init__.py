@@ -1,4 +1,4 @@
-"""tcl-magic: Tcl on real torch.distributed ranks, from Jupyter or the command line."""
+"""torchtcl: Tcl on real torch.distributed ranks, from Jupyter or the command line (module tcl_magic)."""
 from .results import CellResult, TclErrorInfo, TensorSummary
 
 __all__ = ["TclSession", "CellResult", "TclErrorInfo", "TensorSummary", "load_ipython_extension"]
