@@ -91,22 +91,24 @@ def test_handles_are_numbered_the_same_way_in_every_session():
     assert TclSession().eval(sources).result == TclSession().eval(sources).result == "tensor1 tensor2"
 
 
-def test_nothing_reaches_file_descriptor_one():
-    code = ("from tcl_magic import TclSession\n"
-            "s = TclSession(); r = s.eval('puts hidden; puts stderr alsohidden')\n"
-            "import sys; sys.stdout.write('captured:' + repr(r.text()))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
+def in_a_fresh_python(code: str) -> subprocess.CompletedProcess:
+    """Run `code` in a new Python (its own fd 1, its own warning filters) from the repository."""
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
                           cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+
+
+def test_nothing_reaches_file_descriptor_one():
+    done = in_a_fresh_python("from tcl_magic import TclSession\n"
+                             "s = TclSession(); r = s.eval('puts hidden; puts stderr alsohidden')\n"
+                             "import sys; sys.stdout.write('captured:' + repr(r.text()))\n")
     assert done.stdout == "captured:'hidden\\nalsohidden\\n'"
     assert "hidden" not in done.stderr
 
 
 def test_a_warning_from_torch_is_the_scripts_stderr_not_a_python_file_line():
-    code = ("from tcl_magic import TclSession\n"
-            "s = TclSession(); r = s.eval('torch::kl_div_loss [torch::zeros {2 3}] [torch::ones {2 3}]')\n"
-            "import sys; sys.stdout.write(repr(r.error) + '|' + repr(r.output))\n")
-    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60,
-                          cwd=os.path.dirname(os.path.dirname(os.path.dirname(__file__))))
+    done = in_a_fresh_python("from tcl_magic import TclSession\n"
+                             "s = TclSession(); r = s.eval('torch::kl_div_loss [torch::zeros {2 3}] [torch::ones {2 3}]')\n"
+                             "import sys; sys.stdout.write(repr(r.error) + '|' + repr(r.output))\n")
     error, output = done.stdout.split("|", 1)
     assert error == "None"
     assert output.startswith("[('stderr', \"warning: reduction: 'mean' divides the total loss")
