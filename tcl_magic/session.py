@@ -140,7 +140,8 @@ class TclSession:
         """A warning torch gives during an evaluation (an argument whose meaning will change, a
         deprecated kind of tensor): the script's stderr says it as Tcl output, not in Python's
         file:line form. Python's filters still decide how often (once per place by default)."""
-        self._emit("stderr", f"warning: {message}\n")
+        text = str(message).split(" (Triggered internally at ", 1)[0]  # torch's C++ source line: not the script's
+        self._emit("stderr", f"warning: {text}\n")
 
     def _emit(self, stream: str, text: str) -> None:
         if self._output and self._output[-1][0] == stream:
