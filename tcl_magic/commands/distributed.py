@@ -95,7 +95,8 @@ def distributed_broadcast(ctx, tensor, root, group):
 
 
 @command("distributed_all_reduce", Param("tensor", TENSOR),
-         Param("operation", choice(*_REDUCE), "sum", aliases=("op",)), _GROUP, group_param="group")
+         Param("operation", choice(*_REDUCE), "sum", aliases=("op",)), _GROUP, group_param="group",
+         also=("all_reduce",))
 def distributed_all_reduce(ctx, tensor, operation, group):
     """The element-wise reduction of every rank's tensor, on every rank."""
     return collectives.all_reduce(ctx.comm, tensor, operation, group)

@@ -65,6 +65,8 @@ def session():
     ("torch::tensor_shape [torch::cross_entropy_loss -input $x -target $i -reduction none]", "error"),
     ("torch::no_grad", "ok"),
     ("torch::enable_grad", "ok"),
+    ("torch::tensor_to_list [torch::all_reduce -tensor $a -operation sum]", "1.0 2.0 3.0"),
+    ("torch::tensor_to_list [torch::allReduce $a max]", "1.0 2.0 3.0"),
 ])
 def test_the_originals_calls_run_unchanged(session, source, expected):
     r = session.eval(source)
