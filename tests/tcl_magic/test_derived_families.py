@@ -6,9 +6,8 @@ from torch.nn import functional as F
 
 from tcl_magic import TclSession
 
-M = [[0.5, 0.25], [0.75, 1.0]]
-V = [0.5, -0.25, 0.75]
-SETUP = "set m [torch::tensor_create {{0.5 0.25} {0.75 1.0}}]; set v [torch::tensor_create {0.5 -0.25 0.75}]"
+from derived_values import m, v
+from derived_values import close as close_within
 
 
 @pytest.fixture(scope="module")
@@ -16,17 +15,8 @@ def session():
     return TclSession()
 
 
-def value(session, source: str) -> torch.Tensor:
-    result = session.eval(f"{SETUP}; torch::tensor_to_list [{source}]")
-    assert result.error is None, result.error.message
-    return torch.tensor([float(x) for x in result.result.split()])
-
-
 def close(session, source: str, expected: torch.Tensor) -> None:
-    assert torch.allclose(value(session, source), expected.reshape(-1).double().float(), atol=1e-6), source
-
-
-m, v = torch.tensor(M), torch.tensor(V)
+    close_within(session, source, expected, atol=1e-6)
 
 
 @pytest.mark.parametrize("source, expected", [

@@ -9,11 +9,8 @@ from torch.nn import functional as F
 
 from tcl_magic import TclSession
 
-SETUP = ("set m [torch::tensor_create {{0.5 0.25} {0.75 1.0}}]; set v [torch::tensor_create {0.5 -0.25 0.75}]; "
-         "set img [torch::tensor_reshape [torch::arange 0 16] {1 1 4 4}]; "
-         "set idx [torch::tensor_create {{0 0} {1 1}} int64]")
-m, v = torch.tensor([[0.5, 0.25], [0.75, 1.0]]), torch.tensor([0.5, -0.25, 0.75])
-img = torch.arange(0, 16).reshape(1, 1, 4, 4).float()
+from derived_values import img, m, v, value
+from derived_values import close as close_within
 
 
 @pytest.fixture(scope="module")
@@ -21,14 +18,8 @@ def session():
     return TclSession()
 
 
-def value(session, source: str) -> torch.Tensor:
-    result = session.eval(f"{SETUP}; torch::tensor_to_list [{source}]")
-    assert result.error is None, result.error.message
-    return torch.tensor([float(x) for x in result.result.split()])
-
-
 def close(session, source: str, expected: torch.Tensor) -> None:
-    assert torch.allclose(value(session, source), expected.reshape(-1).float(), atol=1e-5), source
+    close_within(session, source, expected, atol=1e-5)
 
 
 def _pe(seq_len, d_model):
