@@ -9,6 +9,8 @@ timings, hosts or sizes of memory, so saved notebooks compare equal when re-run.
 """
 from __future__ import annotations
 
+import heapq
+
 import html
 from typing import Sequence
 
@@ -96,20 +98,28 @@ def _in_program_order(results: Sequence[CellResult], calls: dict) -> list[tuple[
     """The calls in an order that every rank's own agrees with (a rank makes its calls one
     after another), the earliest to begin first among those free to come next: ordering by
     arrival alone could put a rank's barrier before another rank's earlier send."""
-    before: dict[tuple[str, int], set] = {key: set() for key in calls}
+    after: dict[tuple[str, int], set] = {key: set() for key in calls}  # call -> calls a rank made next
     for result in results:
         events = sorted(result.facts.events if result.facts else (), key=lambda e: e.arrived)
         for earlier, later in zip(events, events[1:]):
-            before[(later.key, later.index)].add((earlier.key, earlier.index))
+            after[(earlier.key, earlier.index)].add((later.key, later.index))
+    waiting_on = dict.fromkeys(calls, 0)
+    for successors in after.values():
+        for key in successors:
+            waiting_on[key] += 1
     began = {key: min(e.arrived for _, e in lived) for key, lived in calls.items()}
+    free = [(began[key], key) for key, count in waiting_on.items() if count == 0]
+    heapq.heapify(free)
     order: list[tuple[str, int]] = []
-    placed: set = set()
-    while len(order) < len(calls):
-        left = [key for key in calls if key not in placed]
-        key = min([k for k in left if before[k] <= placed] or left, key=began.__getitem__)
+    while free:  # a heap of the calls free to come next, by when they began: n log n for long cells
+        _, key = heapq.heappop(free)
         order.append(key)
-        placed.add(key)
-    return order
+        for successor in after[key]:
+            waiting_on[successor] -= 1
+            if waiting_on[successor] == 0:
+                heapq.heappush(free, (began[successor], successor))
+    # calls whose ranks disagree on their order (transfers on threads, clocks apart): by when they began
+    return order + sorted((key for key, count in waiting_on.items() if count > 0), key=began.__getitem__)
 
 
 # --- the fallbacks --------------------------------------------------------------------------
@@ -176,7 +186,7 @@ def show_cell(results: Sequence[CellResult], where: str, table: display.TensorTa
         show_view(results, table, pictures, where)
         return
     if where == "cluster":
-        print_output(results, display.stream_lines)
+        print_output(results)
     if table is not None and table.rows:
         from .widgets import show_tensors  # ipywidgets only when a table is drawn
 
