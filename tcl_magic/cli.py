@@ -180,7 +180,7 @@ def _report(results: list) -> int:
     """What the ranks printed, then (root cause first) their errors; the exit status."""
     from . import display
 
-    print_output(results, display.stream_lines)
+    print_output(results)
     failure = cell_failure(results)
     if failure is None:
         return 0

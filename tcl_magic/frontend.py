@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 from .preload import ENGINE_PRELOAD
 from .results import CellResult
@@ -48,10 +48,12 @@ def write_now(stream: str, text: str) -> None:
     target.flush()
 
 
-def print_output(results: Sequence[CellResult], label: Callable[[Sequence[CellResult], str], list[str]]) -> None:
-    """What the ranks printed, each stream to ours: `label(results, stream)` groups it by rank."""
+def print_output(results: Sequence[CellResult]) -> None:
+    """What the ranks printed, each stream to ours, each distinct text once, labelled by rank."""
+    from . import display  # only here: the command line checks a script before importing torch
+
     for stream, target in (("stdout", sys.stdout), ("stderr", sys.stderr)):
-        for line in label(results, stream):
+        for line in display.stream_lines(results, stream):
             print(line, file=target)
     sys.stdout.flush()
 

@@ -35,7 +35,7 @@ RANGES = [
 ]
 
 for _name in ("hann_window", "hamming_window", "bartlett_window", "blackman_window"):
-    RANGES.append(fn(_name, getattr(torch, _name), f"window_length|length:I periodic:B=True dtype:D=None device:V=None",
+    RANGES.append(fn(_name, getattr(torch, _name), "window_length|length:I periodic:B=True dtype:D=None device:V=None",
                      tail=("periodic", "dtype", "device")))
 RANGES.append(fn("kaiser_window", torch.kaiser_window,
                  "window_length|length:I beta:N=12.0 periodic:B=True dtype:D=None device:V=None",
