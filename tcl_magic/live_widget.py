@@ -22,17 +22,23 @@ class LiveStatus:
 
     def show(self, lines: list[str]) -> None:
         """`lines` as the board words them: 'rank 0: waiting in ... for 2.0 s; not arrived: ...'."""
-        from IPython.display import display
-
         self.widget.value = status_html(lines)
         if self._handle is None:
-            view = {"model_id": self.widget.model_id, "version_major": 2, "version_minor": 0}
-            self._handle = display({"text/plain": TEXT, WIDGET_MIME: view}, raw=True, display_id=True)
+            self._handle = show_widget(self.widget, TEXT)
 
     def close(self) -> None:
         if self._handle is not None:
             self._handle.update({"text/plain": ""}, raw=True)
         self.widget.close()
+
+
+def show_widget(widget, text: str):
+    """Display a live widget with `text` as its form for front ends without widgets (and for
+    the saved notebook, once the widget is closed); the display's handle, to update it."""
+    from IPython.display import display
+
+    view = {"model_id": widget.model_id, "version_major": 2, "version_minor": 0}
+    return display({"text/plain": text, WIDGET_MIME: view}, raw=True, display_id=True)
 
 
 def status_html(lines: list[str]) -> str:

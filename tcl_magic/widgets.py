@@ -18,9 +18,9 @@ import time
 from IPython.display import display
 
 from .display import ScatterPicture, TensorTable, format_bytes, format_shape, row_span
+from .live_widget import show_widget
 
 RANK_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
-WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
 STYLE = """<style>
 .torchtcl-table {border-collapse: collapse; color: var(--jp-content-font-color1, inherit)}
@@ -103,8 +103,7 @@ class StartProgress:
         self._thread = threading.Thread(target=self._tick, name="torchtcl-progress", daemon=True)
 
     def __enter__(self) -> "StartProgress":
-        view = {"model_id": self.box.model_id, "version_major": 2, "version_minor": 0}
-        self._handle = display({"text/plain": self._text(), WIDGET_MIME: view}, raw=True, display_id=True)
+        self._handle = show_widget(self.box, self._text())
         self._started = time.monotonic()
         self._thread.start()
         return self
