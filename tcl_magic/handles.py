@@ -21,7 +21,8 @@ import torch
 OBJECT_KINDS = ("linear", "sequential", "relu", "sigmoid", "tanh", "ddp", "optimizer",
                 "conv2d", "maxpool1d", "maxpool2d", "maxpool3d", "batchnorm", "layernorm", "groupnorm", "dropout",
                 "rnn", "lstm", "gru", "scheduler", "step_scheduler", "inverse_sqrt_scheduler",
-                "linear_warmup_scheduler", "scaler")
+                "linear_warmup_scheduler", "cyclic_scheduler", "lambda_scheduler", "constant_warmup_scheduler",
+                "scaler")
 """The prefixes of the other handles: modules (named after their kind), optimizers,
 learning-rate schedulers and gradient scalers."""
 HANDLE_NAME = re.compile(r"\b(?:(?:tensor|%s)\d+|(?:isend|irecv)_handle_\w+)\b" % "|".join(OBJECT_KINDS))
@@ -49,7 +50,18 @@ def nbytes(tensor: torch.Tensor) -> int:
 
 
 class HandleError(LookupError):
-    """A handle string that names nothing (the message is the contract's)."""
+    """A handle string that names nothing: `Invalid NOUN handle: NAME`, the contract's words
+    (`expected` says what else the parameter takes, if anything)."""
+
+    def __init__(self, noun: str, name: str, expected: str = "") -> None:
+        super().__init__(f"Invalid {noun} handle: {name}" + (f" (expected {expected})" if expected else ""))
+        self.noun, self.name, self.expected = noun, name, expected
+
+    def for_parameter(self, label: str) -> str:
+        """The message for a value given as parameter `label`, also in the original's words."""
+        expected = f"; expected {self.expected}" if self.expected else ""
+        return (f"Invalid {self.noun} handle: {self.name} (Invalid {self.noun} name for {label}: "
+                f"{self.noun.capitalize()} not found{expected})")
 
 
 class Settled:
@@ -181,7 +193,7 @@ class HandleRegistry:
     def get(self, name: str) -> torch.Tensor:
         tensor = self._tensors.get(name)
         if tensor is None:
-            raise HandleError(f"Invalid tensor handle: {name}")
+            raise HandleError("tensor", name)
         return tensor
 
     def find(self, name: str) -> torch.Tensor | None:
@@ -193,7 +205,7 @@ class HandleRegistry:
 
     def free(self, name: str) -> None:
         if self._tensors.pop(name, None) is None:
-            raise HandleError(f"Invalid tensor handle: {name}")
+            raise HandleError("tensor", name)
 
     def tensors(self) -> Iterator[tuple[str, torch.Tensor]]:
         return iter(self._tensors.items())
@@ -213,7 +225,7 @@ class HandleRegistry:
         try:
             return self._works[name][1]
         except KeyError:
-            raise HandleError(f"Invalid work handle: {name}") from None
+            raise HandleError("work", name) from None
 
     def add_object(self, kind: str, obj: Any) -> str:
         """A module or an optimizer: named after its kind, numbered per kind (`linear1`)."""
@@ -227,7 +239,7 @@ class HandleRegistry:
         """The object `name` names, which must be a `kind` (the message calls it a `noun`)."""
         obj = self._objects.get(name)
         if not isinstance(obj, kind):
-            raise HandleError(f"Invalid {noun} handle: {name}")
+            raise HandleError(noun, name)
         return obj
 
     def name_of(self, obj: Any) -> str | None:

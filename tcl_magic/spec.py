@@ -67,7 +67,7 @@ def _tensor_or_number(text: str, ctx: Any) -> torch.Tensor | int | float:
     try:
         return convert.number_from_tcl(text)
     except convert.ConversionError:
-        raise HandleError(f"Invalid tensor handle: {text} (expected a tensor handle or a number)") from None
+        raise HandleError("tensor", text, "a tensor handle or a number") from None
 
 
 def _tensor_list(text: str, ctx: Any) -> list[torch.Tensor]:
@@ -169,6 +169,16 @@ class CommandSpec:
         return " ".join(p.name if p.required else f"?{p.name}?" for p in self.params)
 
     @property
+    def synopsis(self) -> list[str]:
+        """The command in both syntaxes, as help, the docs and a usage mistake show it."""
+        positional = f"torch::{self.name} {self.usage}".rstrip()
+        if not self.params:
+            return [positional]
+        named = " ".join(f"{p.flag} {_placeholder(p)}" if p.required else f"?{p.flag} {_placeholder(p)}?"
+                         for p in self.params)
+        return [positional, f"torch::{self.name} {named}"]
+
+    @property
     def required(self) -> list[Param]:
         return [p for p in self.params if p.required]
 
@@ -190,9 +200,17 @@ class CommandSpec:
         return [values[p.name] for p in self.params]
 
     def raw_arguments(self, args: Sequence[str], ctx: Any) -> dict[str, tuple[str, str]]:
-        """The syntax stage: which text goes to which parameter, with the label to quote.
+        """The syntax stage: which text goes to which parameter, with the label to quote. A
+        mistake here is answered with the command's usage in both syntaxes after the
+        contract's message (as the original's `Usage:` lines did)."""
+        try:
+            return self._assign(args)
+        except TclCommandError as err:
+            usage = "\n       ".join(self.synopsis)
+            raise TclCommandError(f"{err}\nUsage: {usage}", err.errorcode[1]) from None
 
-        Positional words may be followed by named ones (`torch::ones {3 3} -dtype float64`):
+    def _assign(self, args: Sequence[str]) -> dict[str, tuple[str, str]]:
+        """Positional words may be followed by named ones (`torch::ones {3 3} -dtype float64`):
         the first word after them that is one of the command's flags starts the named part."""
         if args and _is_flag(args[0]):
             return self._named(args)
@@ -222,7 +240,7 @@ class CommandSpec:
             stray = next((word for word in args if _is_flag(word)), None)
             if stray is not None:  # a flag this command does not have, after positional words
                 raise TclCommandError(self._unknown_flag_message(stray))
-            raise self._arity_error()
+            raise self._arity_error(len(args))
         return {name: (name, text) for name, text in mapped.items()}
 
     def _leading_then_tail(self, args: Sequence[str]) -> dict[str, str] | None:
@@ -255,7 +273,8 @@ class CommandSpec:
             if param is None:
                 raise TclCommandError(self._unknown_flag_message(flag))
             if i + 1 >= len(args):
-                raise TclCommandError(f"Missing value for parameter {flag}")
+                raise TclCommandError(f"Missing value for parameter {flag}. Named parameters must come in pairs: "
+                                      "-flag value.")
             if param.name in given:
                 raise TclCommandError(f"Parameter {flag} given twice (by position and by name)")
             raw[param.name] = (flag, args[i + 1])
@@ -269,13 +288,15 @@ class CommandSpec:
         try:
             return param.kind.parse(text, ctx)
         except HandleError as err:
-            raise TclCommandError(str(err), "HANDLE") from None
+            raise TclCommandError(err.for_parameter(label), "HANDLE") from None
         except convert.ConversionError as err:
             raise invalid(label, str(err), text) from None
 
-    def _arity_error(self) -> TclCommandError:
+    def _arity_error(self, given: int) -> TclCommandError:
+        """Tcl's `wrong # args` says how many came, after what the contract asks for."""
         return TclCommandError("Wrong number of arguments for positional syntax. "
-                               f"Expected: torch::{self.name} {self.usage}".rstrip())
+                               f"Expected: torch::{self.name} {self.usage}".rstrip()
+                               + f" (wrong # args: {given} given)")
 
     def _unknown_flag_message(self, flag: str) -> str:
         known = [p.flag for p in self.params]
@@ -284,6 +305,11 @@ class CommandSpec:
         if close:
             message += f". Did you mean {self._flags[snake_case(close[0][1:])].flag}?"
         return message + f" Valid parameters: {' '.join(known)}"
+
+
+def _placeholder(param: Param) -> str:
+    """What a named parameter's value is, in a synopsis: `-input TENSOR`, `-dim INTEGER`."""
+    return param.kind.name.upper().replace(" ", "_")
 
 
 _FLAG = re.compile(r"-[A-Za-z_]\w*")

@@ -27,8 +27,7 @@ def _indices(text: str, ctx) -> torch.Tensor:
         try:
             return torch.tensor(convert.shape_from_tcl(text, ctx.split_list, allow_inferred=False), dtype=torch.int64)
         except convert.ConversionError:
-            raise HandleError(f"Invalid tensor handle: {text} (expected a handle of integers or a list "
-                              "of non-negative integers)") from None
+            raise HandleError("tensor", text, "a handle of integers or a list of non-negative integers") from None
     return tensor
 
 
@@ -95,7 +94,7 @@ tensor_argmin = _reduce_to("tensor_argmin", lambda t, dim, keep: t.argmin(dim, k
 
 
 def _compare(name: str, op, doc: str):
-    return declare(name, _A, _B, run=op, doc=doc, also=(f"tensor_{name}",))
+    return declare(name, _A, _B, run=op, doc=doc, also=(f"tensor_{name}", name.capitalize()))  # the original's Gt
 
 
 eq = _compare("eq", torch.eq, "a == b element-wise, as a bool tensor.")

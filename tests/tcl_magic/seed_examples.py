@@ -59,10 +59,16 @@ def blocks() -> list[tuple[str, str]]:
 
 
 def error_statements(source: str) -> list[tuple[str, str]]:
-    """(statement, expected message) pairs of the error block: `cmd` then `# Error: msg`."""
+    """(statement, expected message) pairs of the error block: `cmd` then `# Error: msg`, and
+    the message's usage lines in the comment lines right after it (`# Usage: ...`, `#   ...`)."""
     lines = [line for line in source.splitlines() if line.strip()]
     pairs = []
-    for statement, expected in zip(lines, lines[1:]):
+    for i, (statement, expected) in enumerate(zip(lines, lines[1:])):
         if expected.startswith("# Error: ") and not statement.startswith("#"):
-            pairs.append((statement, expected[len("# Error: "):]))
+            message = [expected[len("# Error: "):]]
+            for more in lines[i + 2:]:
+                if not (more.startswith("# Usage: ") or more.startswith("#   ")):
+                    break
+                message.append(more[2:])
+            pairs.append((statement, "\n".join(message)))
     return pairs

@@ -35,7 +35,8 @@ def test_one_rank_error_shows_the_trace_and_fails(tmp_path):
     done = torchtcl("run", script)
     assert done.returncode == 1
     assert done.stdout == "before\n"
-    assert done.stderr.startswith("error: Invalid tensor handle: nosuch\n    while executing\n")
+    assert done.stderr.startswith("error: Invalid tensor handle: nosuch (Invalid tensor name for tensor: Tensor not "
+                                  "found)\n    while executing\n")
     assert '(procedure "load" line 1)' in done.stderr
     assert done.stderr.splitlines()[-1] == f'    (file "{script}" line 3)'  # as tclsh says where
 

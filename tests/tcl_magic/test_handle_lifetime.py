@@ -157,8 +157,8 @@ def test_an_error_in_a_loop_body_says_where_as_tcl_does(session):
     assert session.eval("while {$nosuch} {}").error.info == (
         'can\'t read "nosuch": no such variable\n    while executing\n"while {$nosuch} {}"')
     info = session.eval("foreach x {1 2} {\n    torch::tensor_numel nope\n}").error.info
-    assert info.startswith('Invalid tensor handle: nope\n    while executing\n"torch::tensor_numel nope"\n'
-                           '    ("foreach" body line 2)\n')
+    assert info.startswith('Invalid tensor handle: nope (Invalid tensor name for input: Tensor not found)\n'
+                           '    while executing\n"torch::tensor_numel nope"\n    ("foreach" body line 2)\n')
 
 
 @pytest.mark.parametrize("words, usage", [
@@ -235,7 +235,7 @@ def test_a_freed_handle_is_an_error_and_tensor_free_still_frees_at_once(session,
     tcl("set t [torch::ones {2}]; set name $t; unset t")
     assert tcl("set name") == "tensor1"  # the name is still in a variable: it still lives
     tcl("set keep [torch::ones {1}]; torch::tensor_free $keep")
-    assert tcl_error("torch::tensor_numel $keep") == "Invalid tensor handle: tensor2"
+    assert tcl_error("torch::tensor_numel $keep").startswith("Invalid tensor handle: tensor2 ")
 
 
 def test_every_place_a_value_can_live_keeps_its_tensor(session, tcl):

@@ -54,7 +54,8 @@ def test_the_page_error_examples_on_four_ranks(cluster_of):
     handling = [src for h, src in blocks() if h == "Error Handling"][0]
     for r in on_all(cluster, handling):
         assert r.text() == ("Error: invalid src parameter: -1 (a rank is >= 0)\n"
-                            "Error: Invalid tensor handle: invalid_tensor\n")
+                            "Error: Invalid tensor handle: invalid_tensor (Invalid tensor name for tensor: "
+                            "Tensor not found)\n")
     for statement, expected in error_statements(dict(blocks())[ERROR_BLOCK]):
         for r in on_all(cluster, statement):
             assert r.error is not None and r.error.message == expected, (statement, r.rank)

@@ -32,7 +32,8 @@ def test_the_error_handling_examples_print_the_errors(session):
     result = session.eval(handling)
     assert result.error is None
     assert result.text() == ("Error: invalid src parameter: -1 (a rank is >= 0)\n"
-                             "Error: Invalid tensor handle: invalid_tensor\n")
+                             "Error: Invalid tensor handle: invalid_tensor (Invalid tensor name for tensor: "
+                             "Tensor not found)\n")
 
 
 def test_the_error_messages_on_the_page_are_the_real_ones(session):
