@@ -138,10 +138,8 @@ def example(spec: CommandSpec) -> tuple[str, str] | None:
 def section(spec: CommandSpec) -> str:
     camel = camel_case(spec.name)
     heading = f"### torch::{spec.name}" + (f" (torch::{camel})" if camel != spec.name else "")
-    named = " ".join(f"{p.flag} {p.kind.name.upper().replace(' ', '_')}" if p.required
-                     else f"?{p.flag} {p.kind.name.upper().replace(' ', '_')}?" for p in spec.params)
-    synopsis = [f"torch::{spec.name} {spec.usage}".rstrip()] + ([f"torch::{spec.name} {named}"] if spec.params else [])
-    lines = [heading, "", spec.doc or "(see torch's documentation of the same name)", "", "```text", *synopsis, "```", ""]
+    lines = [heading, "", spec.doc or "(see torch's documentation of the same name)", "", "```text", *spec.synopsis,
+             "```", ""]
     others = [f"`torch::{n}`" for n in spec.names if n not in (spec.name, camel)]
     if others:
         lines += ["Also " + ", ".join(others) + ".", ""]

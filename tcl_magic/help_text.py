@@ -43,12 +43,7 @@ def _default(value: object) -> str:
 
 def command_help(spec: CommandSpec) -> str:
     """Usage in both syntaxes, other names, what it does, its parameters, one example."""
-    name = f"torch::{spec.name}"
-    named = " ".join(f"{p.flag} {p.name.upper()}" if p.required else f"?{p.flag} {p.name.upper()}?"
-                     for p in spec.params)
-    lines = [f"{name} {spec.usage}".rstrip()]
-    if spec.params:
-        lines.append(f"{name} {named}")
+    lines = list(spec.synopsis)
     others = [f"torch::{n}" for n in spec.names if n != spec.name]
     if others:
         lines.append("also: " + ", ".join(others))
