@@ -73,6 +73,8 @@ def _at_least(parse: Callable, least: float, words: str) -> Callable:
 
 
 INTS = ParamType("integer or integers", _ints)
+OPTIONAL_TENSOR = ParamType("tensor", lambda text, ctx: None if text.strip().lower() in ("", "none")
+                            else ctx.handles.get(text))  # an absent optional tensor: none, as the original
 INT_LIST = ParamType("integers", lambda text, ctx: convert.int_list_from_tcl(text, ctx.split_list))
 NUMBERS = ParamType("numbers", _numbers)
 MODULE = ParamType("module", _module)
@@ -174,6 +176,8 @@ def parse_params(text: str, target: Callable | None) -> tuple[tuple[Param, ...],
                 default = torch_default
         if kind is None:
             raise TypeError(f"{word!r}: torch does not say its kind; write it (:T, :I, ...)")
+        if kind is TENSOR and default is None:
+            kind = OPTIONAL_TENSOR
         if isinstance(default, tuple) and kind is not INTS:
             default = list(default)
         params.append(Param(name, kind, default, aliases=tuple(aliases)))

@@ -3,10 +3,13 @@ the losses torch has no function for (dice, focal, tversky) are short formulas h
 """
 from __future__ import annotations
 
+import dataclasses
+
 import torch
 from torch.nn import functional as F
 
 from .derive import exports, fn
+from .nn import REDUCTION
 
 _IT = "input:T target:T"
 _RED = "reduction:S=mean"
@@ -21,7 +24,9 @@ def _float_target(input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
 
 
 def _dice(input, target, smooth, reduction):
+    """The original's dice loss takes logits: the prediction is their sigmoid."""
     target = _float_target(input, target)
+    input = torch.sigmoid(input if input.dtype.is_floating_point else input.float())
     dims = tuple(range(1, input.dim())) or None
     overlap = (input * target).sum(dims) if dims else (input * target).sum()
     total = (input.sum(dims) + target.sum(dims)) if dims else input.sum() + target.sum()
@@ -29,7 +34,9 @@ def _dice(input, target, smooth, reduction):
 
 
 def _tversky(input, target, alpha, beta, smooth, reduction):
+    """As dice: the prediction is the sigmoid of the logits given."""
     target = _float_target(input, target)
+    input = torch.sigmoid(input if input.dtype.is_floating_point else input.float())
     tp, fp, fn_ = (input * target).sum(), (input * (1 - target)).sum(), ((1 - input) * target).sum()
     return _reduce(1 - (tp + smooth) / (tp + alpha * fp + beta * fn_ + smooth), reduction)
 
@@ -57,11 +64,22 @@ LOSSES = [
     fn("triplet_margin_loss", F.triplet_margin_loss, f"anchor:T positive:T negative:T margin=1.0 p=2.0 {_RED}"),
     fn("triplet_margin_with_distance_loss", F.triplet_margin_with_distance_loss,
        f"anchor:T positive:T negative:T distance_function|distanceFunction:S=euclidean>- margin=1.0 {_RED}"),
-    fn("dice_loss", _dice, f"{_IT} smooth:N=1.0 {_RED}", doc="1 - the Dice coefficient of input and target."),
+    fn("dice_loss", _dice, f"{_IT} smooth:N=1.0 {_RED}",
+       doc="1 - the Dice coefficient of sigmoid(input) (input: logits) and target."),
     fn("tversky_loss", _tversky, f"{_IT} alpha:N=0.5 beta:N=0.5 smooth:N=1.0 {_RED}",
-       doc="1 - the Tversky index of input and target."),
-    fn("focal_loss", _focal, f"{_IT} alpha:N=0.25 gamma:N=2.0 {_RED}",
+       doc="1 - the Tversky index of sigmoid(input) (input: logits) and target."),
+    fn("focal_loss", _focal, f"{_IT} alpha:N=1.0 gamma:N=2.0 {_RED}",
        doc="Cross entropy weighted by alpha * (1 - p)^gamma, for rare classes."),
 ]
 
-globals().update(exports(*LOSSES))
+
+
+def _reductions(row):
+    """The row with its reduction taken as the original takes it: a name, or 0 (none), 1
+    (mean) or 2 (sum)."""
+    params = tuple(dataclasses.replace(p, kind=REDUCTION) if p.name == "reduction" else p for p in row.spec.params)
+    row.spec = dataclasses.replace(row.spec, params=params)
+    return row
+
+
+globals().update(exports(*map(_reductions, LOSSES)))

@@ -14,6 +14,7 @@ from torch.nn import functional as F
 from ..comm import data_parallel
 from ..errors import TclCommandError, invalid
 from ..spec import BOOL, DEVICE, DTYPE, INT, STRING, TENSOR, Param, ParamType, choice, command
+from .derive import OPTIONAL_TENSOR
 
 _GROUP = Param("group", STRING, "", help='process group name ("" = the world)')
 
@@ -122,11 +123,13 @@ def distributed_data_parallel(ctx, model, group):
 
 # --- losses ------------------------------------------------------------------------------
 
-_REDUCTION = Param("reduction", choice("mean", "sum", "none", legacy={"0": "none", "1": "mean", "2": "sum"}),
-                   "mean", help="mean, sum or none (per element)")
+REDUCTION = choice("mean", "sum", "none", legacy={"0": "none", "1": "mean", "2": "sum"})
+"""A loss's reduction: its name, or the original's integer for it (0 none, 1 mean, 2 sum)."""
+_REDUCTION = Param("reduction", REDUCTION, "mean", help="mean, sum or none (per element)")
 _INPUT = Param("input", TENSOR, aliases=("tensor",), help="the model's output")
 _TARGET = Param("target", TENSOR, help="what it should have been")
-_WEIGHT = Param("weight", TENSOR, None, help="a weight per class (per element for bce_loss)")
+# "none" by position is the weight left out (the original's order: input target ?weight? ?reduction?)
+_WEIGHT = Param("weight", ParamType("tensor", OPTIONAL_TENSOR.parse, lambda text: text.lower() == "none"), None, help="a weight per class (per element for bce_loss)")
 
 
 def _same_shape(name: str, input: torch.Tensor, target: torch.Tensor) -> torch.Tensor:

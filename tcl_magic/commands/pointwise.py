@@ -41,8 +41,9 @@ ACTIVATIONS = [
     fn("glu", F.glu, _X + " dim=-1"),
     fn("logsoftmax", F.log_softmax, _X + " dim|dimension=-1"),
     fn("softmin", F.softmin, _X + " dim|dimension:I=-1", also=("softMin",)),
-    fn("softmax2d", lambda input, dim: torch.softmax(input, dim), _X + ":T dim|dimension:I=-3", also=("softmax2D",),
-       doc="softmax over the channels of an image batch (dimension -3)."),
+    fn("softmax2d", lambda input, dim: torch.softmax(input if input.is_floating_point() else input.float(), dim),
+       _X + ":T dim|dimension:I=1", also=("softmax2D",),
+       doc="softmax along dim: by default 1, the channels of an image batch (the original's default)."),
     fn("prelu", F.prelu, _X + " weight"),
 ]
 
