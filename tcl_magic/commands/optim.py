@@ -63,7 +63,7 @@ def optimizer_sgd(ctx, parameters, lr, momentum, dampening, weight_decay, nester
     return ctx.handles.add_object("optimizer", optimizer)
 
 
-@command("optimizer_adam", _PARAMS, Param("lr", NUMBER, 0.001, aliases=("learning_rate",)),
+@command("optimizer_adam", _PARAMS, Param("lr", NUMBER, aliases=("learning_rate",)),
          Param("beta1", NUMBER, 0.9), Param("beta2", NUMBER, 0.999), _DECAY)
 def optimizer_adam(ctx, parameters, lr, beta1, beta2, weight_decay):
     """Adam: per-parameter steps from running averages of the gradient and its square."""

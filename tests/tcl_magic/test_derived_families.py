@@ -89,7 +89,7 @@ def test_optimizers_and_schedulers_follow_torch(session):
         opt.step()
         sched.step()
     script = ("set w [torch::tensor_create {1.0 2.0} -requiresGrad 1]; "
-              "set o [torch::optimizer_adamw $w 0.1 0.8 0.9]; set s [torch::lr_scheduler_step $o 1 0.5]; "
+              "set o [torch::optimizer_adamw $w 0.1 -beta1 0.8 -beta2 0.9]; set s [torch::lr_scheduler_step $o 1 0.5]; "
               "for {set i 0} {$i < 2} {incr i} {torch::optimizer_zero_grad $o; "
               "torch::tensor_backward [torch::tensor_sum [torch::tensor_mul $w $w]]; torch::optimizer_step $o; "
               "torch::lr_scheduler_step_update $s}; list [torch::tensor_to_list $w] [torch::get_lr $o]")
