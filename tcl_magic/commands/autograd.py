@@ -11,8 +11,11 @@ from __future__ import annotations
 import torch
 
 from ..comm import data_parallel
+from torch import nn
+
+from .. import convert
 from ..errors import TclCommandError
-from ..spec import BOOL, SCRIPT, TENSOR, Param, Scoped, command
+from ..spec import BOOL, NUMBER, SCRIPT, TENSOR, Param, ParamType, Scoped, command
 
 _INPUT = Param("tensor", TENSOR, aliases=("input",), help="tensor handle")
 
@@ -60,6 +63,77 @@ def tensor_grad(ctx, tensor):
     if why is not None:
         raise TclCommandError(f"this tensor has no gradient: {why}", "VALUE")
     return tensor.grad
+
+
+def _tensors(text, ctx):
+    """One tensor handle (a tensor), or a Tcl list of them (a tuple)."""
+    words = ctx.split_list(text)
+    if not words:
+        raise convert.ConversionError("Must be a tensor handle or a list of tensor handles.")
+    tensors = tuple(ctx.handles.get(word) for word in words)
+    return tensors[0] if len(tensors) == 1 else tensors
+
+
+_TENSORS = ParamType("tensor or tensors", _tensors)
+
+
+@command("grad", Param("outputs", _TENSORS, aliases=("output",), help="the tensor(s) to differentiate"),
+         Param("inputs", _TENSORS, aliases=("input",), help="the tensor(s) to differentiate with respect to"),
+         Param("grad_outputs", _TENSORS, None, help="d(result)/d(outputs), one per output; none: ones"),
+         Param("retain_graph", BOOL, None, help="keep the graph for another pass (none: as -createGraph)"),
+         Param("create_graph", BOOL, False, help="record the gradients' own graph (for higher derivatives)"),
+         Param("allow_unused", BOOL, True, help="an input the outputs do not depend on gets zeros (0: an error)"))
+def grad(ctx, outputs, inputs, grad_outputs, retain_graph, create_graph, allow_unused):
+    """The gradients of the outputs with respect to the inputs, returned instead of added
+    to the inputs' .grad (torch.autograd.grad); without -gradOutputs, of the sum of the
+    outputs' elements."""
+    outputs = outputs if isinstance(outputs, tuple) else (outputs,)
+    if grad_outputs is None:
+        grad_outputs = tuple(torch.ones_like(t) for t in outputs)
+    for t in outputs:
+        if not t.requires_grad:
+            raise TclCommandError("an output does not require gradients: nothing led to it from a tensor made "
+                                  "with -requiresGrad 1 or a layer's parameters (or it was computed inside "
+                                  "torch::no_grad)", "VALUE")
+    single = not isinstance(inputs, tuple)
+    for t in (inputs,) if single else inputs:
+        if not t.requires_grad:
+            raise TclCommandError("an input does not require gradients: make it with -requiresGrad 1 (or "
+                                  "torch::tensor_requires_grad $t 1)", "VALUE")
+    try:
+        found = torch.autograd.grad(outputs, inputs, grad_outputs, retain_graph=retain_graph,
+                                    create_graph=create_graph, allow_unused=allow_unused,
+                                    materialize_grads=allow_unused)
+    except TypeError as err:
+        raise TclCommandError(f"torch::grad: {err}", "TORCH") from None
+    return found[0] if single else list(found)
+
+
+def _gradients_of(text, ctx):
+    """A module handle (its parameters), or a Tcl list of tensor handles."""
+    words = ctx.split_list(text)
+    if len(words) == 1 and not ctx.handles.has(words[0]):
+        return list(ctx.handles.get_object(words[0], nn.Module, "module").parameters())
+    if not words:
+        raise convert.ConversionError("Must be a module handle or a list of tensor handles.")
+    return [ctx.handles.get(word) for word in words]
+
+
+@command("nn_utils_clip_grad_norm_",
+         Param("parameters", ParamType("parameters", _gradients_of), aliases=("params", "module", "model"),
+               help="a module handle (its parameters) or a list of tensor handles"),
+         Param("max_norm", NUMBER, help="the largest norm the gradients keep"),
+         Param("norm_type", NUMBER, 2.0, help="the p of the p-norm (inf: the largest element)"),
+         Param("error_if_nonfinite", BOOL, False, help="an error when the total norm is nan or inf"), once=True)
+def nn_utils_clip_grad_norm_(ctx, parameters, max_norm, norm_type, error_if_nonfinite):
+    """Scale the gradients of the parameters in place so that their norm, taken together as
+    one vector, is at most max_norm (torch.nn.utils.clip_grad_norm_); returns the norm they
+    had. Parameters without a gradient are left out."""
+    if not max_norm >= 0:
+        raise TclCommandError(f"torch::nn_utils_clip_grad_norm_: max_norm must be at least 0 (got {max_norm})",
+                              "VALUE")
+    return torch.nn.utils.clip_grad_norm_(parameters, max_norm, norm_type=norm_type,
+                                          error_if_nonfinite=error_if_nonfinite)
 
 
 @command("tensor_detach", _INPUT)
