@@ -159,7 +159,7 @@ class CommandSpec:
     def names(self) -> tuple[str, ...]:
         names: list[str] = []
         for name in (self.name, *self.also):
-            names += [n for n in (name, camel_case(name)) if n not in names]
+            names += [n for n in dict.fromkeys((name, camel_case(name))) if n not in names]
         return tuple(names)
 
     @property
