@@ -22,8 +22,9 @@ LIKE = [
     _like("empty_like", torch.empty_like), _like("rand_like", torch.rand_like),
     _like("randn_like", torch.randn_like), _like("full_like", torch.full_like, "fill_value|value:N"),
     fn("randint_like", lambda input, high, low, dtype, device, requires_grad: torch.randint_like(
-        input, low, high, dtype=dtype, device=device, requires_grad=requires_grad),
-       f"input|tensor:T high:I low:I=0 {_MAKE}", tail=_TAIL, doc="Random integers in [low, high), shaped like input."),
+        input, low, high, dtype=dtype or torch.int64, device=device, requires_grad=requires_grad),
+       f"input|tensor:T high:I low:I=0 {_MAKE}", tail=_TAIL,
+       doc="Random integers in [low, high), shaped like input (int64 unless dtype says otherwise)."),
 ]
 
 RANGES = [
@@ -55,8 +56,8 @@ RANDOM = [
        "size|shape:SH rate|lambd:N=1.0 dtype:D=None device:V=None", tail=("dtype", "device"),
        doc="Samples of the exponential distribution."),
     fn("poisson", lambda size, lam, dtype, device: torch.poisson(torch.full(size, lam, dtype=dtype, device=device)),
-       "size|shape:SH lambda|lam:N>lam dtype:D=None device:V=None", also=("poissonDist",), tail=("dtype", "device"),
-       doc="Samples of the Poisson distribution."),
+       "size|shape:SH lambda|lam:N>lam dtype:D=None device:V=None", tail=("dtype", "device"),
+       doc="Samples of the Poisson distribution.", also=("poissonDist", "Poisson")),
     fn("bernoulli", lambda input, p: torch.bernoulli(input) if p is None else torch.bernoulli(input, p),
        "input|tensor:T p:N=None", doc="0 or 1 for each element, 1 with the element's probability (or p)."),
     fn("gamma", lambda size, alpha, beta, dtype, device: torch._standard_gamma(
