@@ -43,6 +43,12 @@ RANGES.append(fn("kaiser_window", torch.kaiser_window,
                  tail=("beta", "periodic", "dtype", "device")))
 del _name
 
+def _probability(p: float) -> float:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"Probability p must be in range [0, 1], not {p}")
+    return p
+
+
 RANDOM = [
     fn("tensor_rand", torch.rand, f"size|shape:SH {_MAKE}", tail=_TAIL),
     fn("tensor_randn", torch.randn, f"size|shape:SH {_MAKE}", tail=_TAIL),
@@ -53,13 +59,13 @@ RANDOM = [
        "size|shape:SH low:N high:N dtype:D=None device:V=None", tail=("dtype", "device"),
        doc="Samples of the uniform distribution on [low, high)."),
     fn("exponential", lambda size, rate, dtype, device: torch.empty(size, dtype=dtype, device=device).exponential_(rate),
-       "size|shape:SH rate|lambd:N=1.0 dtype:D=None device:V=None", tail=("dtype", "device"),
+       "size|shape:SH rate|lambd:PN=1.0 dtype:D=None device:V=None", tail=("dtype", "device"),
        doc="Samples of the exponential distribution."),
     fn("poisson", lambda size, lam, dtype, device: torch.poisson(torch.full(size, lam, dtype=dtype, device=device)),
        "size|shape:SH lambda|lam:N>lam dtype:D=None device:V=None", tail=("dtype", "device"),
        doc="Samples of the Poisson distribution.", also=("poissonDist", "Poisson")),
-    fn("bernoulli", lambda input, p: torch.bernoulli(input) if p is None else torch.bernoulli(input, p),
-       "input|tensor:T p:N=None", doc="0 or 1 for each element, 1 with the element's probability (or p)."),
+    fn("bernoulli", lambda input, p: torch.bernoulli(input) if p is None else torch.bernoulli(input, _probability(p)),
+       "input|tensor:T p|probability:N=None", doc="0 or 1 for each element, 1 with the element's probability (or p)."),
     fn("gamma", lambda size, alpha, beta, dtype, device: torch._standard_gamma(
         torch.full(size, alpha, dtype=dtype or torch.get_default_dtype(), device=device)) / beta,
        "size|shape:SH alpha|concentration:PN beta|rate:PN dtype:D=None device:V=None", tail=("dtype", "device"),

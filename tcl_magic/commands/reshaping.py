@@ -108,7 +108,7 @@ REDUCTIONS = [
 SHAPES = [
     fn("flip", torch.flip, f"{_X} dims|dimensions:L", also=("Flip",)),
     fn("roll", torch.roll, f"{_X} shifts:IL dims:IL=None"),
-    fn("rot90", torch.rot90, f"{_X} k=1 dims=[0,1]"),
+    fn("rot90", torch.rot90, f"{_X} k=1 dims=[0,1]", also=("Rot90",)),
     fn("tril", torch.tril, f"{_X} diagonal=0"),
     fn("triu", torch.triu, f"{_X} diagonal=0"),
     fn("diag", torch.diag, f"{_X} diagonal=0"),

@@ -146,3 +146,18 @@ def test_the_originals_capitalised_names(session):
 def test_randint_like_is_int64_unless_told(session):
     assert tcl(session, "torch::tensor_dtype [torch::randint_like $m 10 5]") == "Int64"
     assert tcl(session, "torch::tensor_dtype [torch::randint_like $m 10 -dtype int32]") == "Int32"
+
+
+def test_gradient_is_the_originals_finite_differences(session):
+    assert torch.allclose(values(session, "torch::gradient $v"), torch.diff(v))
+    assert torch.allclose(values(session, "torch::gradient $m {} 0"), torch.diff(m, dim=0).reshape(-1))
+    assert torch.allclose(values(session, "torch::gradientCmd -input $m -spacing 0.5"),
+                          (torch.diff(m, dim=-1) / 0.5).reshape(-1))
+
+
+def test_random_makers_check_their_rates(session):
+    assert "Must be positive" in session.eval("torch::exponential {2} -1.0").error.message
+    error = session.eval(f"{SETUP}; torch::bernoulli $m 1.5").error.message
+    assert "Probability p must be in range [0, 1]" in error
+    assert tcl(session, "torch::tensor_to_list [torch::bernoulli -input $m -probability 1.0]") == "1.0 1.0 1.0 1.0"
+    assert torch.equal(values(session, "torch::Rot90 $m"), torch.rot90(m).reshape(-1))
