@@ -82,6 +82,48 @@ def _by_position(row: Any, *counts: int, usage: str | None = None) -> Any:
     return row
 
 
+def _group_options(**options: Any) -> dict[str, Any]:
+    for name, flag in (("num_groups", "numGroups"), ("num_channels", "numChannels")):
+        if options[name] < 1:
+            raise ValueError(f"Invalid {flag} {options[name]}: must be at least 1")
+    return options
+
+
+def _dropout_options(p: float, training: bool, inplace: bool) -> dict[str, Any]:
+    """nn.Dropout's keywords (a new module trains until model_eval)."""
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"Invalid p {p}: a probability, between 0.0 and 1.0")
+    return dict(p=p, inplace=inplace)
+
+
+def _instance_options(input, eps, momentum, affine, track_running_stats) -> dict[str, Any]:
+    """F.instance_norm's keywords (it has no affine parameters or running statistics of its own)."""
+    if momentum < 0:
+        raise ValueError(f"Invalid momentum {momentum}: must not be negative")
+    return dict(input=input, eps=eps, momentum=momentum)
+
+
+def _lp_options(input, norm_type, kernel_size, stride, ceil_mode) -> dict[str, Any]:
+    """torch divides by norm_type and pools by kernel_size: both must be positive."""
+    if not norm_type > 0:
+        raise ValueError(f"Invalid normType parameter {norm_type}: must be positive")
+    if min((kernel_size,) if isinstance(kernel_size, int) else kernel_size) < 1:
+        raise ValueError(f"Invalid kernelSize parameter {kernel_size}: must be positive")
+    return dict(input=input, norm_type=norm_type, kernel_size=kernel_size, stride=stride, ceil_mode=ceil_mode)
+
+
+def _rms_norm(input: torch.Tensor, normalized_shape: list[int], eps: float | None) -> torch.Tensor:
+    """F.rms_norm, with the original's checks first."""
+    if input.numel() == 0:
+        raise TclCommandError("Input tensor is empty", "VALUE")
+    if list(input.shape[input.dim() - len(normalized_shape):]) != list(normalized_shape) \
+            or len(normalized_shape) > input.dim():
+        raise TclCommandError("Invalid normalized_shape: dimensions don't match input tensor", "SHAPE")
+    if eps is not None and not eps > 0:
+        raise TclCommandError("Invalid eps value: must be positive", "VALUE")
+    return F.rms_norm(input, normalized_shape, eps=eps)
+
+
 def _batch_norm(input: torch.Tensor, eps: float, momentum: float) -> torch.Tensor:
     """torch's batch norm without running statistics or affine parameters (training mode)."""
     return F.batch_norm(input, None, None, training=True, momentum=momentum, eps=eps)
@@ -162,8 +204,9 @@ MODULES = [
       for d, name, also in ((1, "batch_norm1d", ("batchNorm1d",)), (2, "batchnorm2d", ("batchNorm2d", "batch_norm2d")),
                             (3, "batch_norm3d", ("batchNorm3d",)))),
     _module("layer_norm", nn.LayerNorm, "normalized_shape|normalizedShape:IL eps=1e-05", "layernorm"),
-    _module("group_norm", nn.GroupNorm, "num_groups|numGroups num_channels|numChannels eps=1e-05", "groupnorm"),
-    _module("dropout", nn.Dropout, "p:N=0.5 training:B=True>- inplace=False", "dropout"),
+    _module("group_norm", nn.GroupNorm, "num_groups|numGroups num_channels|numChannels eps=1e-05", "groupnorm",
+            prepare=_group_options),
+    _module("dropout", nn.Dropout, "p:N=0.5 training:B=True>- inplace=False", "dropout", prepare=_dropout_options),
     _module("rnn_relu", nn.RNN, _RNN + " nonlinearity:S=relu", "rnn", "rnnRelu", prepare=_rnn_options),
     _module("rnn_tanh", nn.RNN, _RNN + " nonlinearity:S=tanh", "rnn", "rnnTanh", prepare=_rnn_options),
     _module("lstm", nn.LSTM, _RNN, "lstm", prepare=_rnn_options),
@@ -181,16 +224,17 @@ FUNCTIONAL = [
     fn("conv_transpose3d", F.conv_transpose3d, f"{_X} {_CONV_T}", also=("convTranspose3d",)),
     fn("tensor_conv_transpose1d", F.conv_transpose1d, f"{_X} {_CONV_T}"),
     fn("tensor_conv_transpose2d", F.conv_transpose2d, f"{_X} {_CONV_T}"),
-    fn("instance_norm1d", F.instance_norm, f"{_X} eps|epsilon=1e-05 momentum:N=0.1 affine:B=False>- "
-       "track_running_stats|trackRunningStats:B=False>-", also=("instanceNorm1d",)),
-    fn("instance_norm2d", F.instance_norm, f"{_X} eps|epsilon=1e-05 momentum:N=0.1 affine:B=False>- "
-       "track_running_stats|trackRunningStats:B=False>-", also=("instanceNorm2d",)),
-    fn("instance_norm3d", F.instance_norm, f"{_X} eps|epsilon=1e-05 momentum:N=0.1 affine:B=False>- "
-       "track_running_stats|trackRunningStats:B=False>-", also=("instanceNorm3d",)),
+    fn("instance_norm1d", F.instance_norm, f"{_X} eps|epsilon:PN=1e-05 momentum:N=0.1 affine:B=False>- "
+       "track_running_stats|trackRunningStats:B=False>-", prepare=_instance_options, also=("instanceNorm1d",)),
+    fn("instance_norm2d", F.instance_norm, f"{_X} eps|epsilon:PN=1e-05 momentum:N=0.1 affine:B=False>- "
+       "track_running_stats|trackRunningStats:B=False>-", prepare=_instance_options, also=("instanceNorm2d",)),
+    fn("instance_norm3d", F.instance_norm, f"{_X} eps|epsilon:PN=1e-05 momentum:N=0.1 affine:B=False>- "
+       "track_running_stats|trackRunningStats:B=False>-", prepare=_instance_options, also=("instanceNorm3d",)),
     fn("local_response_norm", F.local_response_norm, f"{_X} size alpha=0.0001 beta=0.75 k=1.0"),
     _by_position(fn("cross_map_lrn2d", F.local_response_norm, f"{_X} size:PI=5 alpha=0.0001 beta=0.75 k=1.0",
                     also=("crossMapLrn2d",)), 1, 5, usage="input ?size alpha beta k?"),
-    fn("rms_norm", F.rms_norm, f"{_X} normalized_shape|normalizedShape:L eps:N=None"),
+    fn("rms_norm", _rms_norm, f"{_X} normalized_shape|normalizedShape:L eps:N=None",
+       doc="The input divided by the root mean square over its last dimensions (normalized_shape)."),
     fn("pixel_shuffle", F.pixel_shuffle, f"{_X} upscale_factor|upscaleFactor"),
     fn("pixel_unshuffle", F.pixel_unshuffle, f"{_X} downscale_factor|downscaleFactor"),
     fn("channel_shuffle", F.channel_shuffle, f"{_X} groups"),
@@ -251,7 +295,7 @@ for _d in (1, 2, 3):
         fn(f"avgpool{_d}d", getattr(F, f"avg_pool{_d}d"), f"{_X} kernel_size|kernelSize:IL stride:IL=None "
            "padding:IL=0 count_include_pad|countIncludePad:B=True", also=(f"avgPool{_d}d",)),
         fn(f"lppool{_d}d", getattr(F, f"lp_pool{_d}d"), f"{_X} norm_type|normType:N kernel_size|kernelSize:IL "
-           "stride:IL=None ceil_mode|ceilMode:B=False", also=(f"lpPool{_d}d",)),
+           "stride:IL=None ceil_mode|ceilMode:B=False", also=(f"lpPool{_d}d",), prepare=_lp_options),
         fn(f"reflection_pad{_d}d", _pad(_d, "reflect"), f"{_X} padding|pad:L>pad"),
         fn(f"replication_pad{_d}d", _pad(_d, "replicate"), f"{_X} padding|pad:L>pad"),
         fn(f"circular_pad{_d}d", _pad(_d, "circular"), f"{_X} padding|pad:L>pad"),

@@ -42,16 +42,32 @@ def layer_cuda(ctx, layer):
     return ctx.handles.name_of(layer)
 
 
+def _file(filename: str) -> str:
+    if not filename.strip():
+        raise ValueError("a file name is required (this one is empty)")
+    return filename
+
+
 def _load(filename: str):
-    return torch.load(filename, map_location="cpu", weights_only=True)
+    try:
+        return torch.load(_file(filename), map_location="cpu", weights_only=True)
+    except OSError as err:
+        raise ValueError(f"cannot read {filename}: {err.strerror or err}") from None
+
+
+def _save(obj, filename: str) -> None:
+    try:
+        torch.save(obj, _file(filename))
+    except OSError as err:
+        raise ValueError(f"cannot write {filename}: {err.strerror or err}") from None
 
 
 def _save_checkpoint(model, optimizer, filename, epoch, loss, lr):
     if lr is not None:
         for group in optimizer.param_groups:
             group["lr"] = lr
-    torch.save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "loss": loss,
-                "lr": optimizer.param_groups[0]["lr"]}, filename)
+    _save({"model": model.state_dict(), "optimizer": optimizer.state_dict(), "epoch": epoch, "loss": loss,
+           "lr": optimizer.param_groups[0]["lr"]}, filename)
     return "OK"
 
 
@@ -99,11 +115,11 @@ STATE = [
     fn("layer_device", _device_of, _MODEL, doc="The device the module's parameters are on."),
     fn("parameters_to", _parameters_to, "parameters|params:P device:S=cpu",
        doc="Move the parameters (a module's, or tensors) to a device, in place."),
-    fn("save_state", lambda module, filename: torch.save(module.state_dict(), filename) or "OK",
+    fn("save_state", lambda module, filename: _save(module.state_dict(), filename) or "OK",
        "module|model:M filename|file:S", doc="Save the module's state dict to a file (torch.save)."),
     fn("load_state", lambda module, filename: module.load_state_dict(_load(filename)) and "OK",
        "module|model:M filename|file:S", doc="Load the module's state dict from a file (torch.load)."),
-    fn("save_state_dict", lambda model, filename: torch.save(model.state_dict(), filename) or
+    fn("save_state_dict", lambda model, filename: _save(model.state_dict(), filename) or
        f"Model state dict saved to: {filename}",
        "model|module:M filename|file:S", doc="Save the module's state dict to a file (torch.save)."),
     fn("load_state_dict", lambda model, filename: model.load_state_dict(_load(filename)) and "OK",

@@ -51,7 +51,7 @@ def linear(ctx, in_features, out_features, bias):
     """A fully connected layer: y = x W^T + b, W of shape [out_features, in_features]."""
     for label, value in (("in_features", in_features), ("out_features", out_features)):
         if value < 1:
-            raise invalid(label, "Must be at least 1.", value)
+            raise invalid(label, "Must be positive (at least 1).", value)
     return _name(ctx, nn.Linear(in_features, out_features, bias=bias))
 
 

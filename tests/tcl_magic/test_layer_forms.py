@@ -158,3 +158,35 @@ def test_softmax2d_defaults_to_dimension_1(session):
     close(session, "torch::softmax2d $img", torch.softmax(img, 1))
     close(session, "torch::softmax2D [torch::tensor_create {{1 2} {3 4}} int64]",
           torch.softmax(torch.tensor([[1.0, 2.0], [3.0, 4.0]]), 1))
+
+
+def test_option_checks_of_norms_pools_and_dropout(session):
+    assert "Invalid numGroups 0" in error(session, "torch::group_norm -numGroups 0 -numChannels 4")
+    assert "Invalid numChannels -1" in error(session, "torch::group_norm 2 -1")
+    assert "0.0 and 1.0" in error(session, "torch::dropout -p 1.5")
+    assert session.eval("torch::dropout 0.25 0 1").result.startswith("dropout")
+    assert "normType" in error(session, "torch::lppool1d [torch::tensor_reshape $fimg {1 4 4}] 0.0 2")
+    assert "kernelSize" in error(session, "torch::lppool2d -input $fimg -normType 2 -kernelSize 0")
+    close(session, "torch::lppool2d $fimg 2 2", F.lp_pool2d(img, 2, 2))
+    assert "eps" in error(session, "torch::instance_norm1d -input [torch::ones {2 3 4}] -eps -1.0")
+    assert "momentum" in error(session, "torch::instance_norm2d -input $fimg -momentum -0.1")
+    close(session, "torch::instance_norm2d $fimg 1e-3", F.instance_norm(img, eps=1e-3))
+    assert "Must be positive" in error(session, "torch::linear -inFeatures -5 -outFeatures 10")
+
+
+def test_rms_norm_checks_its_input_first(session):
+    close(session, "torch::rms_norm $m {2}", F.rms_norm(m, [2]))
+    close(session, "torch::rmsNorm -input $m -normalizedShape {2 2} -eps 0.5", F.rms_norm(m, [2, 2], eps=0.5))
+    assert error(session, "torch::rms_norm [torch::tensor_create {} float32] {1}") == "Input tensor is empty"
+    assert error(session, "torch::rms_norm $v {5}") == "Invalid normalized_shape: dimensions don't match input tensor"
+    assert error(session, "torch::rms_norm $v {3} -1.0") == "Invalid eps value: must be positive"
+
+
+def test_state_files_that_cannot_be_read_or_named_are_errors(session, tmp_path):
+    path = tmp_path / "state.pt"
+    result = session.eval(f"set l [torch::linear 2 3]; torch::save_state_dict $l {path}; "
+                          f"torch::load_state -module $l -filename {path}")
+    assert result.error is None and result.result == "OK"
+    assert "required" in error(session, "torch::load_state [torch::linear 2 3] {}")
+    assert "cannot read" in error(session, f"torch::load_state_dict [torch::linear 2 3] {tmp_path / 'missing.pt'}")
+    assert "does not exist" in error(session, f"torch::save_state [torch::linear 2 3] {tmp_path / 'no' / 'dir.pt'}")
