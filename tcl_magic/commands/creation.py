@@ -22,8 +22,9 @@ LIKE = [
     _like("empty_like", torch.empty_like), _like("rand_like", torch.rand_like),
     _like("randn_like", torch.randn_like), _like("full_like", torch.full_like, "fill_value|value:N"),
     fn("randint_like", lambda input, high, low, dtype, device, requires_grad: torch.randint_like(
-        input, low, high, dtype=dtype, device=device, requires_grad=requires_grad),
-       f"input|tensor:T high:I low:I=0 {_MAKE}", tail=_TAIL, doc="Random integers in [low, high), shaped like input."),
+        input, low, high, dtype=dtype or torch.int64, device=device, requires_grad=requires_grad),
+       f"input|tensor:T high:I low:I=0 {_MAKE}", tail=_TAIL,
+       doc="Random integers in [low, high), shaped like input (int64 unless dtype says otherwise)."),
 ]
 
 RANGES = [
@@ -42,6 +43,12 @@ RANGES.append(fn("kaiser_window", torch.kaiser_window,
                  tail=("beta", "periodic", "dtype", "device")))
 del _name
 
+def _probability(p: float) -> float:
+    if not 0.0 <= p <= 1.0:
+        raise ValueError(f"Probability p must be in range [0, 1], not {p}")
+    return p
+
+
 RANDOM = [
     fn("tensor_rand", torch.rand, f"size|shape:SH {_MAKE}", tail=_TAIL),
     fn("tensor_randn", torch.randn, f"size|shape:SH {_MAKE}", tail=_TAIL),
@@ -52,13 +59,13 @@ RANDOM = [
        "size|shape:SH low:N high:N dtype:D=None device:V=None", tail=("dtype", "device"),
        doc="Samples of the uniform distribution on [low, high)."),
     fn("exponential", lambda size, rate, dtype, device: torch.empty(size, dtype=dtype, device=device).exponential_(rate),
-       "size|shape:SH rate|lambd:N=1.0 dtype:D=None device:V=None", tail=("dtype", "device"),
+       "size|shape:SH rate|lambd:PN=1.0 dtype:D=None device:V=None", tail=("dtype", "device"),
        doc="Samples of the exponential distribution."),
     fn("poisson", lambda size, lam, dtype, device: torch.poisson(torch.full(size, lam, dtype=dtype, device=device)),
-       "size|shape:SH lambda|lam:N>lam dtype:D=None device:V=None", also=("poissonDist",), tail=("dtype", "device"),
-       doc="Samples of the Poisson distribution."),
-    fn("bernoulli", lambda input, p: torch.bernoulli(input) if p is None else torch.bernoulli(input, p),
-       "input|tensor:T p:N=None", doc="0 or 1 for each element, 1 with the element's probability (or p)."),
+       "size|shape:SH lambda|lam:N>lam dtype:D=None device:V=None", tail=("dtype", "device"),
+       doc="Samples of the Poisson distribution.", also=("poissonDist", "Poisson")),
+    fn("bernoulli", lambda input, p: torch.bernoulli(input) if p is None else torch.bernoulli(input, _probability(p)),
+       "input|tensor:T p|probability:N=None", doc="0 or 1 for each element, 1 with the element's probability (or p)."),
     fn("gamma", lambda size, alpha, beta, dtype, device: torch._standard_gamma(
         torch.full(size, alpha, dtype=dtype or torch.get_default_dtype(), device=device)) / beta,
        "size|shape:SH alpha|concentration:PN beta|rate:PN dtype:D=None device:V=None", tail=("dtype", "device"),

@@ -9,7 +9,8 @@ original's parameters in its positional order, in a compact form:
 Each word is `name|alias...[:KIND][=DEFAULT][>TORCH_NAME]`. Where KIND or DEFAULT is left
 out it comes from torch: the target's operator schema (`aten::leaky_relu(Tensor self,
 Scalar negative_slope=0.01)`) or its Python signature (`nn.Conv2d(..., stride=1, ...)`);
-DEFAULT is only written where the original's differs from torch's. TORCH_NAME is the
+DEFAULT is only written where the original's differs from torch's (`=REQUIRED`: the original
+requires what torch defaults, an optimizer's lr). TORCH_NAME is the
 keyword the target takes when the original spells it otherwise (`-` for none: the value is
 for the row's own `prepare`). The result is an ordinary CommandSpec, so a derived command
 has both names, both syntaxes, the same errors, help and completion as a hand-written one.
@@ -152,6 +153,8 @@ def _kind_of_value(value: Any) -> ParamType | None:
 def _literal(text: str) -> Any:
     if text.lower() == "none":
         return None
+    if text == "REQUIRED":  # the original requires what torch defaults (an optimizer's lr)
+        return REQUIRED
     try:
         return ast.literal_eval(text)
     except (ValueError, SyntaxError):

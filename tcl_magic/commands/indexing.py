@@ -1,7 +1,8 @@
 """The original's multi-dimensional indexing and combinatorics: indexing by a list of index
 tensors, gathering and scattering whole index tuples (the last dimension of `indices` is
-a position in the leading dimensions of the input), all r-combinations, and torch.gradient.
-Each is one torch expression under the original's names and orders (see derive.py).
+a position in the leading dimensions of the input), all r-combinations, and finite
+differences (the original's gradient). Each is one torch expression under the original's
+names and orders (see derive.py).
 """
 from __future__ import annotations
 
@@ -42,13 +43,15 @@ def _advanced_index(tensor, indices):
 
 
 def _gradient(input, spacing, dim):
-    """torch.gradient's central differences (one-sided at the edges); one tensor for one
-    dimension, a list of them for several."""
+    """The original's finite differences: each value's difference with the next along dim
+    (the last by default), over the spacing; one element fewer along dim."""
     input = input if input.dtype.is_floating_point or input.is_complex() else input.double()
-    kwargs = {} if dim is None else {"dim": dim}
-    spacing = 1.0 if not spacing else spacing[0] if len(spacing) == 1 else spacing
-    results = torch.gradient(input, spacing=spacing, **kwargs)
-    return results[0] if len(results) == 1 else list(results)
+    if spacing and len(spacing) > 1:
+        raise ValueError("spacing is one number: the distance between neighbouring samples along dim")
+    step = spacing[0] if spacing else 1.0
+    if step == 0:
+        raise ValueError("spacing must not be 0")
+    return torch.diff(input, dim=dim) / step
 
 
 INDEXING = [
@@ -59,8 +62,9 @@ INDEXING = [
     fn("scatter_nd", _scatter_nd, f"{_X} indices:T updates:T",
        doc="A copy of input with updates written at each index tuple."),
     fn("combinations", torch.combinations, f"{_X} r:I=2 with_replacement|withReplacement|replacement:B=False"),
-    fn("gradient", _gradient, f"{_X} spacing:NL=None dim|dimension:IL=None", also=("gradientCmd",),
-       doc="The gradient of the sampled function by central differences (one-sided at the edges)."),
+    fn("gradient", _gradient, f"{_X} spacing:NL=None dim|dimension:I=-1", also=("gradientCmd",),
+       doc="Finite differences along dim (the last by default), over the spacing: one element fewer "
+       "along dim, as the original answered."),
 ]
 
 globals().update(exports(*INDEXING))

@@ -18,9 +18,9 @@ def _unary(name: str, target, *also: str, doc: str = ""):
 
 
 MATH = [_unary(name, getattr(torch, name), *also) for name, *also in (
-    ("acos",), ("acosh",), ("asin",), ("asinh",), ("atan",), ("atanh",), ("ceil",), ("floor",),
-    ("round",), ("trunc",), ("frac",), ("exp2",), ("expm1",), ("log10",), ("log1p",), ("log2",),
-    ("rsqrt", "rSqrt"), ("square",), ("sin",), ("sinh",), ("cos",), ("cosh",), ("tan",),
+    ("acos",), ("acosh",), ("asin",), ("asinh",), ("atan",), ("atanh",), ("ceil",), ("floor", "Floor"),
+    ("round", "Round"), ("trunc",), ("frac", "Frac"), ("exp2",), ("expm1",), ("log10",), ("log1p",), ("log2",),
+    ("rsqrt", "rSqrt"), ("square", "Square"), ("sin",), ("sinh", "siNh"), ("cos",), ("cosh",), ("tan",),
     ("isfinite", "isFinite"), ("isinf", "isInf"), ("isnan", "isNan"), ("logical_not",), ("bitwise_not",),
     ("deg2rad", "deg2Rad"), ("rad2deg", "radToDeg"), ("sign",), ("sgn",), ("reciprocal",), ("erf",),
     ("erfc",), ("lgamma",), ("digamma",), ("sinc",), ("signbit",), ("positive",), ("fix",))]

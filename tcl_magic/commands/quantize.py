@@ -7,12 +7,39 @@ from __future__ import annotations
 
 import torch
 
-from ..spec import choice
+from ..errors import TclCommandError
+from ..handles import HandleError
+from ..spec import ParamType, choice
 from .derive import KINDS, exports, fn
+
+
+def _quantized_handle(text: str, ctx) -> torch.Tensor:
+    """A tensor handle; one that names nothing is also the original's `Invalid quantized tensor`."""
+    try:
+        return ctx.handles.get(text)
+    except HandleError:
+        raise HandleError("tensor", text, " (Invalid quantized tensor)") from None
+
 
 KINDS.setdefault("QD", choice("quint8", "qint8", "qint32", legacy={"torch.quint8": "quint8", "torch.qint8": "qint8",
                                                                    "torch.qint32": "qint32"}))
-_X = "input|tensor|quantized_tensor:T"
+KINDS.setdefault("QT", ParamType("tensor", _quantized_handle))
+_X = "input|tensor|quantized_tensor:QT"
+
+
+def _needs(scheme: str, read):
+    """A reading of a quantized tensor's parts (int_repr, q_scale, q_per_channel_axis ...): a
+    tensor quantized otherwise, or not at all, is the original's `Invalid quantized tensor`."""
+    def reader(input: torch.Tensor):
+        schemes = {"any": (torch.per_tensor_affine, torch.per_channel_affine,
+                           torch.per_tensor_symmetric, torch.per_channel_symmetric),
+                   "tensor": (torch.per_tensor_affine, torch.per_tensor_symmetric),
+                   "channel": (torch.per_channel_affine, torch.per_channel_symmetric,
+                               torch.per_channel_affine_float_qparams)}[scheme]
+        if not input.is_quantized or input.qscheme() not in schemes:
+            raise TclCommandError("Invalid quantized tensor", "VALUE")
+        return read(input)
+    return reader
 
 
 def _qdtype(name: str) -> torch.dtype:
@@ -52,14 +79,14 @@ QUANTIZE = [
        doc="The tensor quantized with a scale and zero point per slice along axis."),
     fn("dequantize", lambda input: input.dequantize() if input.is_quantized else input.float(), _X,
        also=("deQuantize",), doc="The float values of a quantized tensor."),
-    fn("int_repr", lambda input: input.int_repr(), _X, doc="The integers a quantized tensor stores."),
-    fn("q_scale", lambda input: input.q_scale(), _X, doc="A per-tensor quantized tensor's scale."),
-    fn("q_zero_point", lambda input: input.q_zero_point(), _X, doc="A per-tensor quantized tensor's zero point."),
-    fn("q_per_channel_scales", lambda input: input.q_per_channel_scales(), _X,
+    fn("int_repr", _needs("any", lambda input: input.int_repr()), _X, doc="The integers a quantized tensor stores."),
+    fn("q_scale", _needs("tensor", lambda input: input.q_scale()), _X, doc="A per-tensor quantized tensor's scale."),
+    fn("q_zero_point", _needs("tensor", lambda input: input.q_zero_point()), _X, doc="A per-tensor quantized tensor's zero point."),
+    fn("q_per_channel_scales", _needs("channel", lambda input: input.q_per_channel_scales()), _X,
        doc="A per-channel quantized tensor's scales."),
-    fn("q_per_channel_zero_points", lambda input: input.q_per_channel_zero_points(), _X,
+    fn("q_per_channel_zero_points", _needs("channel", lambda input: input.q_per_channel_zero_points()), _X,
        doc="A per-channel quantized tensor's zero points."),
-    fn("q_per_channel_axis", lambda input: input.q_per_channel_axis(), _X,
+    fn("q_per_channel_axis", _needs("channel", lambda input: input.q_per_channel_axis()), _X,
        doc="The axis a per-channel quantized tensor is quantized along."),
     fn("fake_quantize_per_tensor", lambda input, scale, zero_point, quant_min, quant_max:
        torch.fake_quantize_per_tensor_affine(input.float(), scale, zero_point, quant_min, quant_max),

@@ -5,6 +5,8 @@ handle, so inputs are never modified.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 from .. import convert
@@ -47,14 +49,14 @@ def _check_fits(data: torch.Tensor, dtype: torch.dtype) -> None:
                               f"{str(dtype).removeprefix('torch.')} without overflow.", "VALUE")
 
 
-def _factory(name: str, make, doc: str):
-    return declare(name, Param("shape", SHAPE, aliases=("size",)), _DTYPE, _DEVICE, _GRAD, doc=doc, tail=_TAIL,
+def _factory(name: str, make, doc: str, also: tuple[str, ...] = ()):
+    return declare(name, Param("shape", SHAPE, aliases=("size",)), _DTYPE, _DEVICE, _GRAD, doc=doc, tail=_TAIL, also=also,
                    run=lambda shape, dtype, device, grad: make(shape, dtype=dtype, device=device, requires_grad=grad))
 
 
 ones = _factory("ones", torch.ones, "A tensor of ones.")
 zeros = _factory("zeros", torch.zeros, "A tensor of zeros.")
-empty = _factory("empty", torch.empty, "An uninitialised tensor.")
+empty = _factory("empty", torch.empty, "An uninitialised tensor.", also=("Empty",))
 randn = _factory("randn", torch.randn, "Samples of the standard normal distribution.")
 rand = _factory("rand", torch.rand, "Samples of the uniform distribution on [0, 1).")
 
@@ -135,7 +137,20 @@ def tensor_item(ctx, tensor):
     if tensor.numel() != 1:
         raise TclCommandError(f"torch::tensor_item needs a tensor of one element, "
                               f"this one has {tensor.numel()} (shape {list(tensor.shape)})", "VALUE")
-    return convert.scalar_to_tcl(tensor.item())
+    return _item_text(tensor)
+
+
+def _item_text(tensor: torch.Tensor):
+    """The original's form of a floating value, six decimals (`5.000000`), where those give
+    back the same value in the tensor's dtype; else the fewest digits that do (`1e-07`,
+    `3.14159265359`)."""
+    value = tensor.item()
+    if not tensor.dtype.is_floating_point or not math.isfinite(value):
+        return convert.scalar_to_tcl(value)
+    for text in (f"{value:f}", *(f"{value:.{digits}g}" for digits in range(1, 18))):
+        if torch.tensor(float(text), dtype=tensor.dtype).item() == value:
+            return text
+    return value
 
 
 @command("tensor_free", Param("tensor", STRING, aliases=("input",), help="tensor handle"))
