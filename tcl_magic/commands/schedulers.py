@@ -136,6 +136,13 @@ def _polynomial(optimizer, total_iters, power, last_epoch):
     return dict(optimizer=optimizer, total_iters=total_iters, power=power, last_epoch=last_epoch)
 
 
+def _cyclic(base_lr, max_lr, step_size, **kwargs):
+    _at_least(0, base_lr=base_lr)
+    if not max_lr > base_lr:  # the cycle's top must lie above its bottom
+        raise invalid("max_lr", f"Must be above base_lr ({base_lr:g}).", max_lr)
+    return dict(base_lr=base_lr, max_lr=max_lr, step_size_up=step_size, **kwargs)
+
+
 def _plateau(patience=10, threshold=1e-4, min_lr=0.0, **kwargs):
     _at_least(0, patience=patience, threshold=threshold, min_lr=min_lr)
     return dict(patience=patience, threshold=threshold, min_lr=min_lr, **kwargs)
@@ -182,8 +189,7 @@ SCHEDULERS = [
     _scheduler("lr_scheduler_cosine_annealing_warm_restarts", lr.CosineAnnealingWarmRestarts,
                "t_0|t0:PI>T_0 t_mult|tmult:PI=1>T_mult eta_min|etaMin:N=0.0"),
     _scheduler("lr_scheduler_cyclic", lr.CyclicLR, "base_lr|baseLr:N max_lr|maxLr:N step_size|stepSize:PI=2000>- "
-               "mode:S=triangular", "cyclic_scheduler",
-               prepare=lambda step_size, **kw: dict(step_size_up=step_size, **kw)),
+               "mode:S=triangular", "cyclic_scheduler", prepare=_cyclic),
     _scheduler("lr_scheduler_multi_step", lr.MultiStepLR, "milestones:L gamma:N=0.1"),
     _scheduler("lr_scheduler_one_cycle", lr.OneCycleLR, _ONE_CYCLE),
     _scheduler("lr_scheduler_onecycle_advanced", lr.OneCycleLR, f"{_ONE_CYCLE} "

@@ -116,6 +116,8 @@ def _torch_lrs(make, steps: int, resume: bool = False) -> list[float]:
     ("torch::lr_scheduler_cosine_annealing_warm_restarts -optimizer $o -T0 2 -TMult 2 -eta_min 0.001",
      lambda o: lr.CosineAnnealingWarmRestarts(o, 2, 2, 0.001), 0),
     ("torch::lr_scheduler_lambda -optimizer $o -lambda 0.5", lambda o: lr.LambdaLR(o, lambda t: 0.5 ** t), 0),
+    ("torch::lr_scheduler_cyclic $o 0.01 0.1 2 triangular2",
+     lambda o: lr.CyclicLR(o, 0.01, 0.1, step_size_up=2, mode="triangular2"), 0),
     ("torch::lr_scheduler_multiplicative $o 0.9", lambda o: lr.MultiplicativeLR(o, lambda t: 0.9), 0),
     ("torch::lr_scheduler_exponential_decay -optimizer $o", lambda o: lr.ExponentialLR(o, 0.95), 0),
     ("torch::lr_scheduler_polynomial $o 4 2.0 1", lambda o: lr.PolynomialLR(o, 4, 2.0, last_epoch=1), 1),
@@ -156,6 +158,8 @@ def test_scheduler_handles_are_named_after_their_kind_and_live(session, make, pr
     ("torch::lr_scheduler_reduce_on_plateau -optimizer $o -minLr -1e-6", "min_lr"),
     ("torch::lr_scheduler_noam -optimizer $o -modelSize 0", "modelSize"),
     ("torch::lr_scheduler_cosine -optimizer $o -tMaxx 3", "Unknown parameter"),
+    ("torch::lr_scheduler_cyclic $o -0.001 0.1", "base_lr"),
+    ("torch::lr_scheduler_cyclic $o 0.1 0.05", "Must be above base_lr"),
 ])
 def test_scheduler_mistakes_are_clear_errors(session, script, words):
     assert words in _error(session, f"set o [torch::optimizer_sgd [torch::ones {{2}}] 0.1]; {script}")
