@@ -138,6 +138,7 @@ class CommandSpec:
     forms: Mapping[int, tuple[str, ...]] | None = None  # leading words -> the parameters they fill
     once: bool = False  # never run twice (it communicates or changes something in place)
     rest: bool = False  # the last parameter, a list, also takes every extra positional word (`hstack $a $b $c`)
+    _params: dict[str, Param] = field(init=False, repr=False)
     _flags: dict[str, Param] = field(init=False, repr=False)
     _defaults: dict[str, Any] = field(init=False, repr=False)
     _least: int = field(init=False, repr=False)
@@ -146,10 +147,11 @@ class CommandSpec:
     def __post_init__(self) -> None:
         self._defaults = {p.name: p.default for p in self.params if not p.required}
         self._least = len(self.required)
+        self._params = {p.name: p for p in self.params}
         self._flags = {}
         for param in self.params:
             for spelling in (param.name, *param.aliases):
-                self._flags[spelling] = param
+                self._flags[snake_case(spelling)] = param  # flags are looked up by their snake_case form
         # with a tail: how many leading words fill which parameters (all of them in order by default)
         leading = [p for p in self.params if p.name not in self.tail]
         self._leading = self.forms or {n: tuple(p.name for p in leading)[:n]
@@ -196,7 +198,7 @@ class CommandSpec:
         raw = self.raw_arguments(args, ctx)
         values = dict(self._defaults)
         for name, (label, text) in raw.items():
-            values[name] = self._convert(self._flags[name], label, text, ctx)
+            values[name] = self._convert(self._params[name], label, text, ctx)
         return [values[p.name] for p in self.params]
 
     def raw_arguments(self, args: Sequence[str], ctx: Any) -> dict[str, tuple[str, str]]:
@@ -248,7 +250,7 @@ class CommandSpec:
         `tail` words in any order, each going to the parameter that recognizes it (a dtype
         name, a device), else to the first tail parameter still free: the original's commands
         disagree on whether dtype or device comes first, and both orders work."""
-        tail, forms = [self._flags[name] for name in self.tail], self._leading
+        tail, forms = [self._params[name] for name in self.tail], self._leading
         strong = [p.kind.recognizes for p in tail if p.kind.recognizes and p.kind is not BOOL]
         typed_at = next((i for i, word in enumerate(args) if any(r(word) for r in strong)), len(args))
         leading = min(typed_at, max(forms))

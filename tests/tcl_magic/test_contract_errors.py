@@ -51,6 +51,8 @@ def test_unknown_flag_suggests_the_nearest_and_lists_the_valid_ones(t, tcl_error
         "Unknown parameter: -sr. Did you mean -src? Valid parameters: -tensor -src -group")
     assert tcl_error("torch::tensor_create -data {1} -requires_gard 1").startswith(
         "Unknown parameter: -requires_gard. Did you mean -requiresGrad?")
+    # a parameter whose own name has capitals (torch's LU_data) is suggested too
+    assert tcl_error("torch::lu_solve -B $t -LU_dat $t").startswith("Unknown parameter: -LU_dat. Did you mean -luData?")
 
 
 def test_errors_are_catchable_with_their_message_and_error_code(t, tcl):
