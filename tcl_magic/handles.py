@@ -58,10 +58,18 @@ class HandleError(LookupError):
         self.noun, self.name, self.expected = noun, name, expected
 
     def for_parameter(self, label: str) -> str:
-        """The message for a value given as parameter `label`, also in the original's words."""
+        """The message for a value given as parameter `label`, also in the original's words:
+        a tensor by the parameter it was for, another object by what the parameter calls it
+        (`-layer`: Invalid layer name)."""
         expected = f"; expected {self.expected}" if self.expected else ""
-        return (f"Invalid {self.noun} handle: {self.name} (Invalid {self.noun} name for {label}: "
-                f"{self.noun.capitalize()} not found{expected})")
+        if self.noun == "tensor":
+            return (f"Invalid tensor handle: {self.name} (Invalid tensor name for {label}: Tensor not found"
+                    f"{expected})")
+        word = label.lstrip("-")
+        if word.endswith("s"):  # one of a list (-modules, -parameters)
+            return (f"Invalid {self.noun} handle: {self.name} (Invalid {self.noun} name in {word}: "
+                    f"{self.noun.capitalize()} not found{expected})")
+        return f"Invalid {self.noun} handle: {self.name} (Invalid {word} name: {word.capitalize()} not found{expected})"
 
 
 class Settled:

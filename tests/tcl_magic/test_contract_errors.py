@@ -120,3 +120,13 @@ def test_argument_mistakes_show_the_usage(t, tcl_error, source, first_line):
 ])
 def test_a_missing_handle_names_its_parameter(t, tcl_error, source, message):
     assert tcl_error(source) == message
+
+
+@pytest.mark.parametrize("source, message", [
+    ("torch::layer_forward nope $t", "Invalid module handle: nope (Invalid layer name: Layer not found)"),
+    ("torch::freeze_model -model nope", "Invalid module handle: nope (Invalid model name: Model not found)"),
+    ("torch::optimizer_step nope", "Invalid optimizer handle: nope (Invalid optimizer name: Optimizer not found)"),
+    ("torch::sequential [list nope]", "Invalid module handle: nope (Invalid module name in modules: Module not found)"),
+])
+def test_a_missing_object_is_named_by_its_parameter(t, tcl_error, source, message):
+    assert tcl_error(source) == message
