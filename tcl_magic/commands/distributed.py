@@ -88,7 +88,8 @@ def distributed_gather(ctx, tensor, dst, group, mode):
     return collectives.gather(ctx.comm, tensor, dst, group, concat=mode == "cat")
 
 
-@command("distributed_broadcast", Param("tensor", TENSOR), Param("root", INT, 0), _GROUP, group_param="group")
+@command("distributed_broadcast", Param("tensor", TENSOR), Param("root", INT, 0), _GROUP, group_param="group",
+         also=("broadcast",))
 def distributed_broadcast(ctx, tensor, root, group):
     """Root's tensor on every rank."""
     return collectives.broadcast(ctx.comm, tensor, root, group)
