@@ -95,7 +95,7 @@ def manual_seed(ctx, seed):
     return "ok"
 
 
-@command("tensor_shape", _TENSOR)
+@command("tensor_shape", _TENSOR, also=("tensor_size",))
 def tensor_shape(ctx, tensor):
     """The shape as a Tcl list of integers."""
     return tuple(tensor.shape)

@@ -68,6 +68,7 @@ def session():
     ("torch::tensor_to_list [torch::all_reduce -tensor $a -operation sum]", "1.0 2.0 3.0"),
     ("torch::tensor_to_list [torch::allReduce $a max]", "1.0 2.0 3.0"),
     ("torch::tensor_to_list [torch::broadcast -tensor $a -root 0]", "1.0 2.0 3.0"),
+    ("torch::tensor_size [torch::ones {2 3}]", "2 3"),
 ])
 def test_the_originals_calls_run_unchanged(session, source, expected):
     r = session.eval(source)
