@@ -46,7 +46,9 @@ def test_a_caught_failure_lets_the_cell_go_on_and_later_rounds_still_pair_up(cel
                   "set caught [catch {torch::distributed_all_reduce $arg sum} why]\n"
                   "list $caught $why [torch::tensor_to_list [torch::distributed_all_reduce $t sum]]", "--no-table")
     peers = "1 {not run: rank 2 of the world (ranks 0-3) reported an error for this call (see that rank's output)} 10.0"
-    assert values == {0: peers, 1: peers, 2: "1 {Invalid tensor handle: nosuch} 10.0", 3: peers}
+    assert values == {0: peers, 1: peers,
+                      2: "1 {Invalid tensor handle: nosuch (Invalid tensor name for tensor: Tensor not found)} 10.0",
+                      3: peers}
 
 
 def test_different_collectives_on_the_same_group_list_each_ranks_call(cell, on_faults):

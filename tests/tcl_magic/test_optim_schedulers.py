@@ -10,7 +10,7 @@ from torch.optim import lr_scheduler as lr
 from tcl_magic import TclSession
 from tcl_magic.handles import HANDLE_NAME
 
-pytestmark = pytest.mark.filterwarnings("ignore:Detected call of `lr_scheduler.step\(\)`")
+pytestmark = pytest.mark.filterwarnings(r"ignore:Detected call of `lr_scheduler.step\(\)`")
 
 
 @pytest.fixture(scope="module")
