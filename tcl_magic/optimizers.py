@@ -34,17 +34,11 @@ def _check(lr: float, betas: tuple[float, float], eps: float, weight_decay: floa
         raise ValueError(f"Invalid weight_decay value: {weight_decay}")
 
 
-def _gradient(optimizer: Optimizer, p: torch.Tensor) -> torch.Tensor:
-    if p.grad.is_sparse:
-        raise RuntimeError(f"{type(optimizer).__name__} does not support sparse gradients")
-    return p.grad
+class _PerTensor(Optimizer):
+    """What both share: the hyperparameters and their checks, the closure, and the walk over
+    every parameter that has a gradient; `_update` is the algorithm's step for one tensor."""
 
-
-class Lamb(Optimizer):
-    """LAMB: Adam's moments, each tensor's step scaled by the trust ratio ||p|| / ||r||."""
-
-    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
-                 eps: float = 1e-6, weight_decay: float = 0.01) -> None:
+    def __init__(self, params, lr: float, betas: tuple[float, float], eps: float, weight_decay: float) -> None:
         betas = tuple(betas)
         _check(lr, betas, eps, weight_decay)
         super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
@@ -56,65 +50,65 @@ class Lamb(Optimizer):
             with torch.enable_grad():
                 loss = closure()
         for group in self.param_groups:
-            beta1, beta2 = group["betas"]
             for p in group["params"]:
                 if p.grad is None:
                     continue
-                grad = _gradient(self, p)
-                state = self.state[p]
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                state["step"] += 1
-                m, v = state["exp_avg"], state["exp_avg_sq"]
-                m.mul_(beta1).add_(grad, alpha=1 - beta1)
-                v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
-                m_hat = m / (1 - beta1 ** state["step"])
-                v_hat = v / (1 - beta2 ** state["step"])
-                update = m_hat / (v_hat.sqrt() + group["eps"])
-                if group["weight_decay"] != 0:
-                    update.add_(p, alpha=group["weight_decay"])
-                p_norm, r_norm = p.norm(), update.norm()  # tensors: no wait for the device
-                trust = torch.where((p_norm > 0) & (r_norm > 0), p_norm / r_norm, torch.ones_like(p_norm))
-                p.sub_(update.mul_(trust * group["lr"]))
+                if p.grad.is_sparse:
+                    raise RuntimeError(f"{type(self).__name__} does not support sparse gradients")
+                self._update(p, p.grad, self.state[p], group)
         return loss
 
+    def _update(self, p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
+        raise NotImplementedError
 
-class NovoGrad(Optimizer):
+
+class Lamb(_PerTensor):
+    """LAMB: Adam's moments, each tensor's step scaled by the trust ratio ||p|| / ||r||."""
+
+    def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.9, 0.999),
+                 eps: float = 1e-6, weight_decay: float = 0.01) -> None:
+        super().__init__(params, lr, betas, eps, weight_decay)
+
+    def _update(self, p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
+        beta1, beta2 = group["betas"]
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+        state["step"] += 1
+        m, v = state["exp_avg"], state["exp_avg_sq"]
+        m.mul_(beta1).add_(grad, alpha=1 - beta1)
+        v.mul_(beta2).addcmul_(grad, grad, value=1 - beta2)
+        m_hat = m / (1 - beta1 ** state["step"])
+        v_hat = v / (1 - beta2 ** state["step"])
+        update = m_hat / (v_hat.sqrt() + group["eps"])
+        if group["weight_decay"] != 0:
+            update.add_(p, alpha=group["weight_decay"])
+        p_norm, r_norm = p.norm(), update.norm()  # tensors: no wait for the device
+        trust = torch.where((p_norm > 0) & (r_norm > 0), p_norm / r_norm, torch.ones_like(p_norm))
+        p.sub_(update.mul_(trust * group["lr"]))
+
+
+class NovoGrad(_PerTensor):
     """NovoGrad: one second moment per tensor (of the gradient's norm), momentum of the
     normalised gradient plus weight decay."""
 
     def __init__(self, params, lr: float = 1e-3, betas: tuple[float, float] = (0.95, 0.98),
                  eps: float = 1e-8, weight_decay: float = 0.0) -> None:
-        betas = tuple(betas)
-        _check(lr, betas, eps, weight_decay)
-        super().__init__(params, dict(lr=lr, betas=betas, eps=eps, weight_decay=weight_decay))
+        super().__init__(params, lr, betas, eps, weight_decay)
 
-    @torch.no_grad()
-    def step(self, closure: Callable[[], float] | None = None):
-        loss = None
-        if closure is not None:
-            with torch.enable_grad():
-                loss = closure()
-        for group in self.param_groups:
-            beta1, beta2 = group["betas"]
-            for p in group["params"]:
-                if p.grad is None:
-                    continue
-                grad = _gradient(self, p)
-                state = self.state[p]
-                norm_sq = grad.pow(2).sum()
-                if not state:
-                    state["step"] = 0
-                    state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                    state["exp_avg_sq"] = norm_sq  # the first step's v is ||g||^2 itself
-                else:
-                    state["exp_avg_sq"].mul_(beta2).add_(norm_sq, alpha=1 - beta2)
-                state["step"] += 1
-                normalised = grad / (state["exp_avg_sq"].sqrt() + group["eps"])
-                if group["weight_decay"] != 0:
-                    normalised.add_(p, alpha=group["weight_decay"])
-                state["exp_avg"].mul_(beta1).add_(normalised)
-                p.add_(state["exp_avg"], alpha=-group["lr"])
-        return loss
+    def _update(self, p: torch.Tensor, grad: torch.Tensor, state: dict, group: dict) -> None:
+        beta1, beta2 = group["betas"]
+        norm_sq = grad.pow(2).sum()
+        if not state:
+            state["step"] = 0
+            state["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+            state["exp_avg_sq"] = norm_sq  # the first step's v is ||g||^2 itself
+        else:
+            state["exp_avg_sq"].mul_(beta2).add_(norm_sq, alpha=1 - beta2)
+        state["step"] += 1
+        normalised = grad / (state["exp_avg_sq"].sqrt() + group["eps"])
+        if group["weight_decay"] != 0:
+            normalised.add_(p, alpha=group["weight_decay"])
+        state["exp_avg"].mul_(beta1).add_(normalised)
+        p.add_(state["exp_avg"], alpha=-group["lr"])

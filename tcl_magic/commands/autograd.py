@@ -9,13 +9,13 @@ graph runs through a data-parallel module, it is also a collective (see
 from __future__ import annotations
 
 import torch
-
-from ..comm import data_parallel
 from torch import nn
 
 from .. import convert
+from ..comm import data_parallel
 from ..errors import TclCommandError
 from ..spec import BOOL, NUMBER, SCRIPT, TENSOR, Param, ParamType, Scoped, command
+from .transforms import TENSORS
 
 _INPUT = Param("tensor", TENSOR, aliases=("input",), help="tensor handle")
 
@@ -65,21 +65,9 @@ def tensor_grad(ctx, tensor):
     return tensor.grad
 
 
-def _tensors(text, ctx):
-    """One tensor handle (a tensor), or a Tcl list of them (a tuple)."""
-    words = ctx.split_list(text)
-    if not words:
-        raise convert.ConversionError("Must be a tensor handle or a list of tensor handles.")
-    tensors = tuple(ctx.handles.get(word) for word in words)
-    return tensors[0] if len(tensors) == 1 else tensors
-
-
-_TENSORS = ParamType("tensor or tensors", _tensors)
-
-
-@command("grad", Param("outputs", _TENSORS, aliases=("output",), help="the tensor(s) to differentiate"),
-         Param("inputs", _TENSORS, aliases=("input",), help="the tensor(s) to differentiate with respect to"),
-         Param("grad_outputs", _TENSORS, None, help="d(result)/d(outputs), one per output; none: ones"),
+@command("grad", Param("outputs", TENSORS, aliases=("output",), help="the tensor(s) to differentiate"),
+         Param("inputs", TENSORS, aliases=("input",), help="the tensor(s) to differentiate with respect to"),
+         Param("grad_outputs", TENSORS, None, help="d(result)/d(outputs), one per output; none: ones"),
          Param("retain_graph", BOOL, None, help="keep the graph for another pass (none: as -createGraph)"),
          Param("create_graph", BOOL, False, help="record the gradients' own graph (for higher derivatives)"),
          Param("allow_unused", BOOL, True, help="an input the outputs do not depend on gets zeros (0: an error)"))
