@@ -197,10 +197,11 @@ class Board(BoardView):
         return False
 
     def end_cell(self, end: str, error: str = "") -> None:
-        """Say how the cell ended, and free whoever waits for this rank in a round."""
+        """Say how the cell ended, and free whoever waits for this rank in a round. Peers
+        quote the error's first line (a usage mistake's `Usage:` lines are this rank's own)."""
         if self.interrupted_while is not None:
             end = "interrupted"
-        self.post("done", end=end, error=error[:500])
+        self.post("done", end=end, error=(error.strip().splitlines() or [""])[0][:500])
         self.release(self.rank, self.cell, "interrupted" if end == "interrupted" else "left", self._cause)
 
     # --- the agreement round ---------------------------------------------------------------

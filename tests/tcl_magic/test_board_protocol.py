@@ -89,7 +89,7 @@ def test_a_rank_that_leaves_fails_the_round_on_every_member_naming_it_and_the_ne
         board.begin_cell(None)
         if rank == 3:
             time.sleep(0.05)
-            board.end_cell("error", "boom")
+            board.end_cell("error", "boom\nUsage: torch::boom x")  # peers quote the first line
         else:
             with pytest.raises(RoundFailed) as failure:
                 board.agree("world", "the world", range(WORLD), "distributed_barrier", [0, 0])
