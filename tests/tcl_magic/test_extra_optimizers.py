@@ -165,12 +165,6 @@ def session():
     return TclSession()
 
 
-def _eval(session, script: str) -> str:
-    result = session.eval(script)
-    assert result.error is None, result.error.message
-    return result.result
-
-
 _TRAIN = ("set w [torch::tensor_create {1.0 -2.0 3.0} -requiresGrad 1]; set z [torch::zeros {2} float32 cpu 1]; "
           "set o [MAKE]; for {set i 0} {$i < 3} {incr i} {torch::optimizer_zero_grad $o; "
           "torch::tensor_backward [torch::tensor_add [torch::tensor_sum [torch::tensor_mul $w $w]] "
@@ -202,16 +196,16 @@ def _trained(make) -> list[float]:
     ("torch::optimizerNovograd -parameters [list $w $z] -lr 0.1 -beta1 0.9 -beta2 0.5 -eps 1e-8 -weightDecay 0.01",
      lambda p: NovoGrad(p, 0.1, (0.9, 0.5), 1e-8, 0.01)),
 ])
-def test_tcl_commands_train_as_the_python_optimizers(session, make, python):
-    got = [float(x) for x in _eval(session, _TRAIN.replace("MAKE", make)).split()]
+def test_tcl_commands_train_as_the_python_optimizers(tcl, make, python):
+    got = [float(x) for x in tcl(_TRAIN.replace("MAKE", make)).split()]
     want = _trained(python)
     assert got == pytest.approx(want, abs=1e-6)
     assert got != [1.0, -2.0, 3.0, 0.0, 0.0]
 
 
 @pytest.mark.parametrize("name, cls", [("optimizer_lamb", Lamb), ("optimizer_novograd", NovoGrad)])
-def test_tcl_optimizers_take_a_module_get_lr_and_a_scheduler(session, name, cls):
-    assert _eval(session, f"set o [torch::{name} [torch::linear 4 2] 0.2]; torch::get_lr $o") == "0.2"
+def test_tcl_optimizers_take_a_module_get_lr_and_a_scheduler(tcl, name, cls):
+    assert tcl(f"set o [torch::{name} [torch::linear 4 2] 0.2]; torch::get_lr $o") == "0.2"
     script = (f"set o [torch::{name} [list [torch::tensor_create {{1.0 2.0}} -requiresGrad 1]] 0.2]; "
               "set s [torch::lr_scheduler_step $o 1 0.5]; torch::lr_scheduler_step_update $s; "
               "torch::lr_scheduler_step_update $s; torch::get_lr $o")
@@ -221,7 +215,7 @@ def test_tcl_optimizers_take_a_module_get_lr_and_a_scheduler(session, name, cls)
     scheduler.step()
     opt.step()
     scheduler.step()
-    assert float(_eval(session, script)) == pytest.approx(opt.param_groups[0]["lr"])
+    assert float(tcl(script)) == pytest.approx(opt.param_groups[0]["lr"])
 
 
 @pytest.mark.parametrize("script, words", [
@@ -235,8 +229,7 @@ def test_tcl_optimizers_take_a_module_get_lr_and_a_scheduler(session, name, cls)
     ("torch::optimizer_novograd [torch::zeros {5 5}] 0.1 {0.9} ", 'Invalid betas parameter. Must be a list of two'),
     ("torch::optimizerNovograd -parameters [torch::zeros {5 5}] -weightDecay -0.5", "non-negative weight decay"),
 ])
-def test_tcl_refusals(session, script, words):
-    result = session.eval(script)
-    assert result.error is not None and words in result.error.message
-    assert "internal error" not in result.error.message
+def test_tcl_refusals(tcl_error, script, words):
+    message = tcl_error(script)
+    assert words in message and "internal error" not in message
 
