@@ -7,11 +7,14 @@ Each collective runs interleaved with its raw twin on one cluster: `--calls` cal
 repeat, in a Tcl loop in one evaluation against a Python loop of the raw call (the cheapest
 way a Python user makes the same calls). A repeat's time is the slowest rank's, each ratio
 compares medians of the time per call. The raw twin returns a new tensor and leaves its
-input as it was, as the torch:: command does (so all_reduce reduces a clone).
+input as it was, as the torch:: command does (so all_reduce reduces a clone). Beside each
+ratio: where a torch:: call's time went on rank 0 and rank 1, from their timelines (the
+agreement round, moving data, and between calls: the Tcl loop, parsing, checks, handles).
 """
 from __future__ import annotations
 
 import argparse
+import statistics
 
 
 from benchmarks import rank_side
@@ -37,11 +40,22 @@ def main() -> None:
             ours, raw = slowest_rank_median(per_rank, "ours"), slowest_rank_median(per_rank, "raw")
             ratios[name] = ours / raw
             print(f"{name:15s} torch:: {ours * 1e3:8.2f} ms   torch.distributed {raw * 1e3:8.2f} ms   "
-                  f"ratio {ratios[name]:.2f}", flush=True)
+                  f"ratio {ratios[name]:.2f}   {_where(per_rank)}", flush=True)
         setting = f"{options.elements} float32 on {cluster.world_size} {cluster.backend} ranks, {calls} calls a repeat"
     listed = ", ".join(f"{name} {ratio:.2f}" for name, ratio in ratios.items())
     print(f"collective ratios (torch:: / torch.distributed), {setting}: {listed}; "
           f"worst {max(ratios.values()):.2f}")
+
+
+def _where(per_rank: list[dict]) -> str:
+    """Where a torch:: call's time went, rank 0 then rank 1 (the root and a peer of the rooted
+    collectives): medians over repeats of each rank's own medians, in microseconds."""
+    parts = []
+    for rank in (0, 1):
+        stages = per_rank[rank]["stages"]
+        parts.append(f"rank {rank}: " + " ".join(
+            f"{stage} {statistics.median(s[stage] for s in stages) * 1e6:.0f}" for stage in ("round", "data", "between")))
+    return "(us " + "; ".join(parts) + ")"
 
 
 if __name__ == "__main__":

@@ -3,6 +3,7 @@ interleaved on the same data, so that both see the same machine noise."""
 from __future__ import annotations
 
 import gc
+import statistics
 import threading
 import time
 
@@ -71,11 +72,22 @@ def collective_times(name: str, elements: int, repeats: int, calls: int = 1) -> 
             raw_call()
 
     ours(), raw()  # warm up both paths (connections, allocator)
-    timings = {"ours": [], "raw": []}
+    timings = {"ours": [], "raw": [], "stages": []}
     for _ in range(repeats):
         timings["ours"].append(_timed(ours) / calls)
+        timings["stages"].append(_stages(session.comm.agreement.timeline.events))
         timings["raw"].append(_timed(raw) / calls)
     return timings
+
+
+def _stages(events) -> dict:
+    """Where a call's time went on this rank, medians over the calls of one evaluation, from
+    its own timeline: in the agreement round (arrival to verdict), moving data (verdict to
+    the end of torch's call), and between calls (the Tcl loop, the command's parsing, its
+    checks and the result's handle)."""
+    return {"round": statistics.median(e.agreed - e.arrived for e in events),
+            "data": statistics.median(e.moved - e.agreed for e in events),
+            "between": statistics.median([b.arrived - a.left for a, b in zip(events, events[1:])] or [0.0])}
 
 
 class _PeakRss:

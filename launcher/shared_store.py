@@ -47,8 +47,11 @@ _TABLE_AT = _ROWS_AT + ROWS * ROW_SIZE
 SIZE = _TABLE_AT + (16 << 20)
 """Bytes of the file: a header, the rows, then two halves of which one holds the table."""
 _HALF = (SIZE - _TABLE_AT) // 2
-_HEADER = struct.Struct("<II")  # which half is current, and the length of its table
-_ROW_HEADER = struct.Struct("<II")  # the row's sequence number, and its value's length
+_WORD = 8
+"""The table's header (which half is current | the length of its table << 32) and each row's
+(its sequence number | its value's length << 32) are one aligned 8-byte word, written and
+read in one machine access: a reader never sees half of one (struct.pack_into writes byte
+by byte, so a reader could see a sequence number of 0 while it went from 255 to 256)."""
 _IN_TABLE = 0xFFFFFFFF  # a row's length when its value was too long for it
 _clients = itertools.count()
 
@@ -73,6 +76,7 @@ class SharedStore:
         if create:
             os.ftruncate(self._fd, SIZE)
         self._map = mmap.mmap(self._fd, SIZE)
+        self._words = memoryview(self._map).cast("Q")
         self.timeout = timeout
         self._thread_lock = threading.Lock()
         # a waiter's wake-up socket, in the abstract namespace (no file to clean up)
@@ -84,6 +88,7 @@ class SharedStore:
     def close(self) -> None:
         with contextlib.suppress(OSError, ValueError, BufferError):
             self._wake.close()
+            self._words.release()
             self._map.close()
             os.close(self._fd)
 
@@ -101,7 +106,8 @@ class SharedStore:
         with self._thread_lock:
             fcntl.flock(self._fd, fcntl.LOCK_EX)
             try:
-                half, length = _HEADER.unpack_from(self._map, 0)
+                header = self._words[0]
+                half, length = header & 0xFFFFFFFF, header >> 32
                 start = _TABLE_AT + half * _HALF
                 table = marshal.loads(self._map[start:start + length]) if length else {"kv": {}, "waiters": {}}
                 changed: set[str] = set()
@@ -115,7 +121,7 @@ class SharedStore:
                         raise RuntimeError(f"the shared store at {self.path} is full ({len(blob)} bytes)")
                     other = 1 - half
                     self._map[_TABLE_AT + other * _HALF:_TABLE_AT + other * _HALF + len(blob)] = blob
-                    _HEADER.pack_into(self._map, 0, other, len(blob))
+                    self._words[0] = other | len(blob) << 32
             finally:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
@@ -143,30 +149,34 @@ class SharedStore:
 
     def _write_row(self, row: int, value: bytes) -> None:
         at = _ROWS_AT + row * ROW_SIZE
-        seq, _ = _ROW_HEADER.unpack_from(self._map, at)
-        seq += 1 + seq % 2  # odd while writing
-        fits = len(value) <= ROW_SIZE - _ROW_HEADER.size
-        _ROW_HEADER.pack_into(self._map, at, seq, len(value) if fits else _IN_TABLE)
+        word = at // _WORD
+        seq = (self._words[word] & 0xFFFFFFFF) + 1
+        seq += seq % 2 == 0  # odd while writing
+        fits = len(value) <= ROW_SIZE - _WORD
+        length = len(value) if fits else _IN_TABLE
+        self._words[word] = seq | length << 32
         if fits:
-            self._map[at + _ROW_HEADER.size:at + _ROW_HEADER.size + len(value)] = value
+            self._map[at + _WORD:at + _WORD + len(value)] = value
         else:
             with self._table() as table:
                 self._put(table, ROW_PREFIX + str(row), value)
-        _ROW_HEADER.pack_into(self._map, at, seq + 1, len(value) if fits else _IN_TABLE)
+        self._words[word] = (seq + 1) | length << 32
 
     def _read_row(self, row: int) -> bytes | None:
         """The row's value (None: never written), read again while its writer was writing."""
         at = _ROWS_AT + row * ROW_SIZE
+        word = at // _WORD
         while True:
-            seq, length = _ROW_HEADER.unpack_from(self._map, at)
+            header = self._words[word]
+            seq, length = header & 0xFFFFFFFF, header >> 32
             if seq == 0:
                 return None
             if length == _IN_TABLE:
                 with self._table(write=False) as table:
                     return table["kv"].get(ROW_PREFIX + str(row))
             if seq % 2 == 0:
-                value = self._map[at + _ROW_HEADER.size:at + _ROW_HEADER.size + length]
-                if _ROW_HEADER.unpack_from(self._map, at)[0] == seq:
+                value = self._map[at + _WORD:at + _WORD + length]
+                if self._words[word] == header:
                     return value
             time.sleep(0)
 
@@ -220,19 +230,38 @@ class SharedStore:
             table["changed"].update(found)
             return len(found)
 
-    def arrive(self, list_key: str, entry: str | bytes, count_key: str, expected: int,
-               unless: str | None = None) -> tuple[int, bytes]:
-        """Append `entry` to a list and count it: (the count, and the whole list once the
-        count is `expected`, else b""); (0, b"") without a change when key `unless` exists."""
+    def join_round(self, base: str, entry: str | bytes, expected: int, agreed: bytes, forget: Iterable[str] = (),
+                   wait: bool = True, fresh_only: bool = False) -> tuple[int, bytes]:
+        """Arrive in the round whose keys start with `base`, under one lock: append `entry` to
+        `base/slots` and count it in `base/n`. The arrival that completes the round (the
+        count is `expected`) sets `base/verdict` to `agreed` + the slots unless a verdict is
+        there already, and, when it did, deletes the keys `forget`. Returns (the count, the
+        round's verdict or b"" when it has none yet: then, with `wait`, this client is the
+        verdict's waiter, and await_key sleeps without missing it). With `fresh_only`, a
+        round that has a verdict already is left as it is: (0, b"")."""
+        verdict_key, slots_key, count_key = base + "/verdict", base + "/slots", base + "/n"
         with self._table() as table:
             kv = table["kv"]
-            if unless is not None and unless in kv:
+            verdict = kv.get(verdict_key, b"")
+            if fresh_only and verdict:
                 return 0, b""
-            listed = kv.get(list_key, b"") + _as_bytes(entry)
+            listed = kv.get(slots_key, b"") + _as_bytes(entry)
             count = int(kv.get(count_key, b"0")) + 1
-            self._put(table, list_key, listed)
+            self._put(table, slots_key, listed)
             self._put(table, count_key, str(count).encode())
-        return count, listed if count == expected else b""
+            if count == expected and not verdict:
+                verdict = agreed + listed
+                self._put(table, verdict_key, verdict)
+                for key in forget:
+                    if kv.pop(key, None) is not None:
+                        table["changed"].add(key)
+            elif not verdict and wait:
+                table["waiters"][self._address] = [verdict_key]
+        return count, verdict
+
+    def await_key(self, key: str) -> bytes:
+        """The value of `key`, which join_round registered this client to wait for."""
+        return self._wait([key], self.timeout.total_seconds(), read=True, registered=True)[0]
 
     def get(self, key: str) -> bytes:
         return self.multi_get([key])[0]
@@ -251,28 +280,33 @@ class SharedStore:
     def set_timeout(self, timeout: timedelta) -> None:
         self.timeout = timeout
 
-    def _wait(self, keys: list[str], seconds: float, read: bool) -> list[bytes]:
+    def _wait(self, keys: list[str], seconds: float, read: bool, registered: bool = False) -> list[bytes]:
         """The keys' values once all exist: until then, sleep until a writer of one of them
-        wakes this client (registered under the lock, so no write is missed). Rows have no
-        waiters: a missing one is looked at again every millisecond."""
+        wakes this client (registered under the lock, so no write is missed; `registered`:
+        the caller did so already, so the first look is a sleep). Rows have no waiters: a
+        missing one is looked at again every millisecond."""
         deadline = time.monotonic() + seconds
         rows = {k: self._row(k) for k in keys}
+        found: dict[str, bytes] = {}
         while True:
-            with contextlib.suppress(BlockingIOError):
-                while self._wake.recv(16):  # wake-ups from earlier waits
-                    pass
-            found = {k: v for k, r in rows.items() if r is not None and (v := self._read_row(r)) is not None}
-            with self._table() as table:
-                kv = table["kv"]
-                missing = [k for k in keys if rows[k] is None and k not in kv]
-                if not missing and len(found) == sum(r is not None for r in rows.values()):
-                    return [found[k] if k in found else kv[k] for k in keys] if read else []
-                if missing:
-                    table["waiters"][self._address] = missing
-                    table["changed"].add("")
+            if not registered:
+                found = {k: v for k, r in rows.items() if r is not None and (v := self._read_row(r)) is not None}
+                with self._table() as table:
+                    kv = table["kv"]
+                    missing = [k for k in keys if rows[k] is None and k not in kv]
+                    if not missing and len(found) == sum(r is not None for r in rows.values()):
+                        return [found[k] if k in found else kv[k] for k in keys] if read else []
+                    if missing:
+                        table["waiters"][self._address] = missing
+                        table["changed"].add("")
+            registered = False
             remaining = deadline - time.monotonic()
             pause = remaining if len(found) == sum(r is not None for r in rows.values()) else min(remaining, 0.001)
-            if remaining <= 0 or (not select.select([self._wake], [], [], max(pause, 0))[0] and pause == remaining):
+            if remaining > 0 and select.select([self._wake], [], [], max(pause, 0))[0]:
+                with contextlib.suppress(BlockingIOError):
+                    while self._wake.recv(16):  # this wake-up, and any left by earlier waits
+                        pass
+            elif remaining <= 0 or pause == remaining:
                 with self._table() as table:
                     if table["waiters"].pop(self._address, None) is not None:
                         table["changed"].add("")

@@ -181,7 +181,8 @@ class Agreement:
     @contextlib.contextmanager
     def collective(self, call: Call) -> Iterator[list[PeerMeta]]:
         """Agree on `call` with the members of its group (every member's dtype and shape, in
-        member order), then run the data phase inside the guard."""
+        member order), then run the data phase inside the guard: an error from torch there
+        means the process group broke."""
         arrived = time.time()
         try:
             metas = self._agree(call)
@@ -191,13 +192,15 @@ class Agreement:
             raise
         agreed, outcome = time.time(), "ok"
         try:
-            with self.data_phase(call.command):
-                yield metas
+            yield metas
+        except RuntimeError as err:  # from torch, once the members agreed: the group broke
+            outcome = first_line(err) or type(err).__name__
+            raise self.broke(call.command, err) from None
         except BaseException as err:
             outcome = first_line(err) or type(err).__name__
             raise
         finally:
-            self.board.post("run")
+            self.board.post_run()
             now = time.time()
             self._record(call, (arrived, agreed, now, now), metas, outcome)
 
@@ -208,15 +211,6 @@ class Agreement:
         else:
             sent, received = moved_bytes(call.op, call.arg, metas, group.ranks, self.comm.rank) if metas else (0, 0)
         self.timeline.record(call.command, group.describe(), group.key, group.ranks, times, sent, received, outcome)
-
-    @contextlib.contextmanager
-    def data_phase(self, command: str) -> Iterator[None]:
-        """Data moving through the process group once the members agreed: an error from
-        torch here means the group broke."""
-        try:
-            yield
-        except RuntimeError as err:
-            raise self.broke(command, err) from None
 
     def broke(self, command: str, err: BaseException) -> TclCommandError:
         """The process group broke while `command` moved data (a real timeout, a peer that died
@@ -257,7 +251,7 @@ class Agreement:
         try:
             _check_agreed(group, rows, refusal)
         except TclCommandError:
-            self.board.post("run")  # no data phase follows
+            self.board.post_run()  # no data phase follows
             raise
         return [PeerMeta(*header_meta(row[3:])) for row in rows]
 

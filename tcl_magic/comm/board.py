@@ -49,7 +49,7 @@ from typing import Callable, Iterator, Sequence
 
 import torch.distributed as dist
 
-from .rounds import SPREADING, PairRound, RoundFailed, Verdict, interrupted_key, round_key, state_key
+from .rounds import AGREED, SPREADING, PairRound, RoundFailed, Verdict, interrupted_key, round_key, state_key
 from .states import RankState, awaited, describe, format_ranks, not_run
 from .stores import TcpBoardStore
 
@@ -65,13 +65,28 @@ class BoardView:
 
     def states(self, ranks: Sequence[int] | None = None) -> dict[int, RankState]:
         ranks = list(range(self.world_size)) if ranks is None else list(ranks)
+        return {r: RankState.parse(r, raw) for r, raw in zip(ranks, self._raw_states(ranks))}
+
+    def _raw_states(self, ranks: Sequence[int]) -> list[bytes | None]:
         keys = [state_key(r) for r in ranks]
         if self._all_posted or self.store.check([state_key(r) for r in range(self.world_size)]):
             self._all_posted = True
-            raws = self.store.multi_get(keys)
-        else:  # a rank that has not posted yet: read the others one by one
-            raws = [self.store.get(k) if self.store.check([k]) else None for k in keys]
-        return {r: RankState.parse(r, raw) for r, raw in zip(ranks, raws)}
+            return self.store.multi_get(keys)
+        return [self.store.get(k) if self.store.check([k]) else None for k in keys]  # one has not posted yet
+
+    def gone_from(self, ranks: Sequence[int], cell: str) -> dict[int, RankState]:
+        """The states of those of `ranks` that left `cell` for good or died. Read before
+        every wait in a round, so a state that shows its rank at work in `cell` is
+        recognised by its head alone, without parsing it."""
+        at_work = f'{{"cell": {json.dumps(cell)}, "phase": "'.encode()
+        gone = {}
+        for rank, raw in zip(ranks, self._raw_states(ranks)):
+            if raw and raw.startswith(at_work) and raw[len(at_work):len(at_work) + 5] in (b'run",', b'wait"', b'data"'):
+                continue
+            state = RankState.parse(rank, raw)
+            if state.gone(cell):
+                gone[rank] = state
+        return gone
 
     def fail_round(self, cell: str, group: str, round_: int, verdict: Verdict) -> Verdict:
         """Set the round's verdict to a failure unless it has one; returns the verdict."""
@@ -164,6 +179,9 @@ class Board(BoardView):
         self._transfers: BoardView | None = None  # for the threads of transfers, one at a time
         self._transfers_lock = threading.Lock()
         self.cell = ""
+        self._cell_json = '"cell": ""'
+        self._state_key = state_key(rank)
+        self._round_facts: dict[tuple, str] = {}  # (op, group, members) -> their part of a state's JSON
         self._rounds: dict[str, int] = {}  # group -> rounds joined in this cell
         self._agreed: dict[str, str] = {}  # group -> its last agreed round this rank took part in
         self._waiting: RankState | None = None  # the round this rank waits in, for the interrupt watcher
@@ -176,8 +194,23 @@ class Board(BoardView):
     def post(self, phase: str, **facts) -> None:
         """This rank's state (a set: one message, no reply awaited)."""
         self.phase = phase
-        self.store.set(state_key(self.rank), json.dumps({"cell": self.cell, "phase": phase,
-                                                          "since": time.time(), **facts}))
+        self.store.set(self._state_key, json.dumps({"cell": self.cell, "phase": phase, "since": time.time(), **facts}))
+
+    def _post_round(self, phase: str, op: str, group: str, label: str, members: tuple[int, ...], round_: int) -> None:
+        """post(phase, op=..., round=...) as a collective posts it twice a call: the same JSON,
+        with the part that repeats from call to call written once."""
+        facts = self._round_facts.get((op, group, members))
+        if facts is None:
+            facts = json.dumps({"op": op, "group": group, "label": label, "members": list(members)})[1:-1]
+            self._round_facts[(op, group, members)] = facts
+        self.phase = phase
+        self.store.set(self._state_key, f'{{{self._cell_json}, "phase": "{phase}", "since": {time.time()!r}, '
+                                        f'{facts}, "round": {round_}}}')
+
+    def post_run(self) -> None:
+        """post("run"), as every collective posts it when its data moved."""
+        self.phase = "run"
+        self.store.set(self._state_key, f'{{{self._cell_json}, "phase": "run", "since": {time.time()!r}}}')
 
     # --- the cell -----------------------------------------------------------------------
 
@@ -190,7 +223,8 @@ class Board(BoardView):
             part = "all" if running is None else format_ranks(running)
             cell = f"{part}.{self.store.add(f'cells/{part}/{self.rank}', 1)}"
         self.cell, self._rounds, self.interrupted_while, self._cause = cell, {}, None, None
-        self.post("run")
+        self._cell_json = f'"cell": {json.dumps(cell)}'
+        self.post_run()
         if self.store.check([interrupted_key(cell)]):
             self.interrupted_while = "running Tcl"
             return True
@@ -212,32 +246,28 @@ class Board(BoardView):
         round_ = self._rounds.get(group, 0) + 1
         self._rounds[group] = round_
         base = round_key(self.cell, group, round_)
-        waiting = RankState(self.rank, self.cell, "wait", time.time(), op, group, label, tuple(members), round_)
-        self.post("wait", op=op, group=group, label=label, members=list(members), round=round_)
-        count, slots = self.store.arrive(base + "/slots", f"{self.rank}:{','.join(map(str, slot))};",
-                                         base + "/n", len(members))
-        completed = count == len(members)
-        if completed:
-            verdict = self.settle(base, Verdict(slots=slots.decode()))  # unless a failure came first
+        members = tuple(members)
+        self._post_round("wait", op, group, label, members, round_)
+        # the group's previous agreed round is garbage once this one is agreed: every member
+        # has arrived here, so has read it; the arrival that completes this round deletes it
+        previous = self._agreed.get(group)
+        forget = [previous + suffix for suffix in ("/slots", "/n", "/verdict")] if previous else ()
+        _, raw = self.store.join_round(base, f"{self.rank}:{','.join(map(str, slot))};", len(members), AGREED,
+                                       forget)
+        if raw:  # this arrival completed the round (or a failure came first)
+            verdict = Verdict.read(raw)
         else:
-            verdict = self._await(base, waiting)
+            verdict = self._await(base, RankState(self.rank, self.cell, "wait", time.time(), op, group, label,
+                                                  members, round_))
         if not verdict.agreed:
             message = self._explain(verdict)
-            self.post("run")
+            self.post_run()
             if verdict.failure in SPREADING:
                 self._cause = verdict
             raise RoundFailed(message, verdict)
-        self._forget_agreed(group, base, completed)
-        self.post("data", op=op, group=group, label=label, members=list(members), round=round_)
-        return self._slots(verdict.slots, members)
-
-    def _forget_agreed(self, group: str, base: str, completed: bool) -> None:
-        """The group's previous agreed round is garbage once this one is agreed: every member
-        has arrived here, so has read it. The member that completed this round deletes it."""
-        previous = self._agreed.get(group)
         self._agreed[group] = base
-        if previous is not None and completed:
-            self.store.delete_keys([previous + suffix for suffix in ("/slots", "/n", "/verdict")])
+        self._post_round("data", op, group, label, members, round_)
+        return self._slots(verdict.slots, members)
 
     def _await(self, base: str, waiting: RankState) -> Verdict:
         """The round's verdict, waiting for it unless a member is already gone or an
@@ -247,7 +277,7 @@ class Board(BoardView):
             with self._waiting_in(base, waiting, [m for m in waiting.members if m != self.rank]) as verdict:
                 if verdict is None:
                     try:
-                        verdict = Verdict.read(self.store.get(base + "/verdict"))
+                        verdict = Verdict.read(self.store.await_key(base + "/verdict"))
                     except dist.DistStoreError:
                         why = f"timed out after {self.timeout_s:g} s {self.waiting_for(waiting)}"
                         verdict = self.settle(base, Verdict("timeout", why=why))
@@ -274,10 +304,9 @@ class Board(BoardView):
                     self.interrupted_while = doing
                 yield self.settle(base, Verdict("interrupted", why=doing))
             else:
-                states = self.states(peers)
-                gone = tuple(m for m, state in states.items() if state.gone(self.cell))
-                yield self.settle(base, Verdict("left", gone, not_run(states, gone, self.cell, awaited(waiting)))) \
-                    if gone else None
+                gone = self.gone_from(peers, self.cell)
+                yield self.settle(base, Verdict("left", tuple(gone), not_run(gone, list(gone), self.cell,
+                                                                              awaited(waiting)))) if gone else None
         finally:
             with self._lock:
                 self._waiting = None
@@ -303,11 +332,11 @@ class Board(BoardView):
         while True:
             round_ = self.store.add(f"{group}/{'sent' if sending else 'received'}", 1)
             base = round_key(self.cell, group, round_)
-            count, slots = self.store.arrive(base + "/slots", f"{self.rank}:{','.join(map(str, slot))};",
-                                             base + "/n", len(members), unless=base + "/verdict")
+            count, raw = self.store.join_round(base, f"{self.rank}:{','.join(map(str, slot))};", len(members),
+                                               AGREED, wait=False, fresh_only=True)
             if count:
                 break
-        verdict = self.settle(base, Verdict(slots=slots.decode())) if count == len(members) else None
+        verdict = Verdict.read(raw) if raw else None
         return PairRound(self.cell, group, round_, label, tuple(members), op, verdict)
 
     def pair_verdict(self, pair: PairRound) -> list[list[int]]:
@@ -350,7 +379,7 @@ class Board(BoardView):
             with self._waiting_in(pair.base, pair.waiting(self.rank, self.cell), [peer]):
                 yield
         finally:
-            self.post("run")
+            self.post_run()
 
     def time_out(self, pair: PairRound) -> None:
         """A blocking wait on a transfer ran past the timeout: fail its round (unless it agreed)."""

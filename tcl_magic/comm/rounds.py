@@ -12,6 +12,8 @@ FAILURES = ("left", "dead", "interrupted", "timeout", "deadlock")
 SPREADING = ("interrupted", "timeout", "deadlock")
 """Failures of the whole cell, not of one member: a rank that leaves because of one passes
 it on to the rounds that wait for it."""
+AGREED = b"+"
+"""How an agreed verdict begins on the wire (a failure's begins with "{")."""
 
 
 @dataclass(frozen=True)
@@ -31,15 +33,18 @@ class Verdict:
         return not self.failure
 
     def wire(self) -> str:
-        facts = {"slots": self.slots} if self.agreed else {"failure": self.failure, "ranks": list(self.ranks),
-                                                            "why": self.why}
-        return json.dumps(facts)
+        """An agreed verdict is AGREED and the slots (the store writes it so as the round
+        completes); a failure is JSON."""
+        if self.agreed:
+            return AGREED.decode() + self.slots
+        return json.dumps({"failure": self.failure, "ranks": list(self.ranks), "why": self.why})
 
     @classmethod
     def read(cls, raw: bytes) -> "Verdict":
+        if raw.startswith(AGREED):
+            return cls(slots=raw[len(AGREED):].decode())
         facts = json.loads(raw)
-        return cls(facts.get("failure", ""), tuple(facts.get("ranks", ())), facts.get("why", ""),
-                   facts.get("slots", ""))
+        return cls(facts["failure"], tuple(facts["ranks"]), facts["why"])
 
 
 @dataclass(frozen=True)

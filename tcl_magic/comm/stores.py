@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import socket
 from datetime import timedelta
+from typing import Iterable
 
 import torch.distributed as dist
 
@@ -33,10 +34,19 @@ class TcpBoardStore:
     def delete_keys(self, keys: list[str]) -> int:
         return sum(bool(self._store.delete_key(k)) for k in keys)
 
-    def arrive(self, list_key: str, entry: str, count_key: str, expected: int,
-               unless: str | None = None) -> tuple[int, bytes]:
-        if unless is not None and self._store.check([unless]):  # (a failure set just after: read as such)
+    def join_round(self, base: str, entry: str, expected: int, agreed: bytes, forget: Iterable[str] = (),
+                   wait: bool = True, fresh_only: bool = False) -> tuple[int, bytes]:
+        if fresh_only and self._store.check([base + "/verdict"]):  # (a failure set just after: read as such)
             return 0, b""
-        self._store.append(list_key, entry)
-        count = self._store.add(count_key, 1)
-        return count, self._store.get(list_key) if count == expected else b""
+        self._store.append(base + "/slots", entry)
+        count = self._store.add(base + "/n", 1)
+        if count != expected:
+            return count, b""  # the waiter's get waits for the verdict
+        proposed = agreed + self._store.get(base + "/slots")
+        verdict = self._store.compare_set(base + "/verdict", "", proposed)
+        if verdict == proposed:
+            self.delete_keys(list(forget))
+        return count, verdict
+
+    def await_key(self, key: str) -> bytes:
+        return self._store.get(key)

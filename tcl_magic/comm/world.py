@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import atexit
 import contextlib
+import functools
 import ipaddress
 import itertools
 import socket
@@ -34,8 +35,24 @@ class Group:
     key: str = "world"  # its name on the board (user names may hold any character)
 
     def describe(self) -> str:
+        return self._description
+
+    @functools.cached_property
+    def _description(self) -> str:
         label = f'group "{self.name}"' if self.name else "the world"
         return f"{label} (ranks {format_ranks(self.ranks)})"
+
+
+@dataclass(frozen=True)
+class _WorldFacts:
+    pg: object | None  # the default process group they describe (None: no process group)
+    rank: int
+    size: int
+    backend: str | None
+
+
+_NO_WORLD = _WorldFacts(None, 0, 1, None)
+_CPU = torch.device("cpu")
 
 
 def chunk_sizes(rows: int, parts: int) -> list[int]:
@@ -49,6 +66,7 @@ class Comm:
 
     def __init__(self) -> None:
         self._groups: dict[str, Group] = {}
+        self._world_facts = _NO_WORLD
         # the ranks evaluating the current cell when it runs on part of a cluster (None: all)
         self.running_ranks: tuple[int, ...] | None = None
         self._owns_world = False  # True once torch::distributed_init created the world here
@@ -64,27 +82,37 @@ class Comm:
     def initialized(self) -> bool:
         return dist.is_available() and dist.is_initialized()
 
+    def _world(self) -> _WorldFacts:
+        """The process group's facts, looked up once per group: a collective asks for them
+        several times, and each of torch's lookups costs microseconds."""
+        pg = dist.group.WORLD if self.initialized else None
+        if self._world_facts.pg is not pg:
+            self._world_facts = _WorldFacts(pg, dist.get_rank(), dist.get_world_size(), str(dist.get_backend())) \
+                if pg is not None else _NO_WORLD
+        return self._world_facts
+
     @property
     def rank(self) -> int:
-        return dist.get_rank() if self.initialized else 0
+        return self._world().rank
 
     @property
     def world_size(self) -> int:
-        return dist.get_world_size() if self.initialized else 1
+        return self._world().size
 
     @property
     def is_multi_rank(self) -> bool:
-        return self.world_size > 1
+        return self._world().size > 1
 
     @property
     def backend(self) -> str | None:
-        return str(dist.get_backend()) if self.initialized else None
+        return self._world().backend
 
     @property
     def device(self) -> torch.device:
-        if self.backend == "nccl":
+        """The GPU this rank uses (the current CUDA device) with nccl, else the CPU."""
+        if self._world().backend == "nccl":
             return torch.device("cuda", torch.cuda.current_device())
-        return torch.device("cpu")
+        return _CPU
 
     def init(self, rank: int, world_size: int, master_addr: str, master_port: int,
              backend: str, timeout_s: float) -> str:
