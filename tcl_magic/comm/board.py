@@ -104,9 +104,14 @@ class BoardView:
         any cell (it died). With a `cause` (a deadlock, interrupt or timeout that made it
         leave), that failure is every such round's too: the first cause, not its echo; a
         rank that an interrupt stopped fails them as interrupted (it reached every rank)."""
-        states = self.states()
-        for state in states.values():
-            if state.phase == "wait" and gone_rank in state.members and cell in (None, state.cell):
+        raws = self._raw_states(range(self.world_size))
+        # every cell ends here: only states that show a wait are parsed (JSON escapes the
+        # quotes of an error's text, so the phase is the only match)
+        waiting = [RankState.parse(r, raw) for r, raw in enumerate(raws) if raw and b'"phase": "wait"' in raw]
+        states = None
+        for state in waiting:
+            if gone_rank in state.members and cell in (None, state.cell):
+                states = states or {r: RankState.parse(r, raw) for r, raw in enumerate(raws)}
                 if cause is None and failure == "interrupted":
                     verdict = Verdict(failure, why=self.waiting_for(state, at_interrupt=True))
                 else:
