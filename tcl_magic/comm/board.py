@@ -20,8 +20,11 @@ key that a member may still read is ever deleted):
 - `CELL/interrupted`: set by the front end that interrupts the cell, before it signals the
   ranks; read by each rank as the cell begins there. Never deleted (a few bytes).
 - `CELL/GROUP/N/slots`: appended once by each member arriving in round N of GROUP.
-- `CELL/GROUP/N/n`: the arrivals, counted by each arriving member (an atomic add).
-- `CELL/GROUP/N/verdict`: the verdict (Verdict as JSON), set once by compare-and-set.
+- `CELL/GROUP/N/n`: the arrivals, counted by each arriving member. Both in one call of
+  the store (`join_round`), which also writes the agreed verdict when the arrival is the
+  last, or else registers the member as the verdict's waiter.
+- `CELL/GROUP/N/verdict`: the verdict (Verdict.wire: "+" and the slots, or a failure as
+  JSON), set once: by the last arrival, or by compare-and-set for a failure.
 - The three keys of an agreed round are deleted by the member whose arrival completes
   the group's next agreed round: every member has arrived there, so every member has
   read the earlier verdict. A failed round's keys stay (a late member may still arrive
