@@ -33,7 +33,6 @@ import mmap
 import os
 import select
 import socket
-import struct
 import threading
 import time
 from datetime import timedelta
@@ -50,8 +49,9 @@ _HALF = (SIZE - _TABLE_AT) // 2
 _WORD = 8
 """The table's header (which half is current | the length of its table << 32) and each row's
 (its sequence number | its value's length << 32) are one aligned 8-byte word, written and
-read in one machine access: a reader never sees half of one (struct.pack_into writes byte
-by byte, so a reader could see a sequence number of 0 while it went from 255 to 256)."""
+read in one machine access: a reader never sees half of one (struct.pack_into writes a
+field byte by byte, so a reader could see a written row's sequence number as 0, "never
+written", in the middle of a write)."""
 _IN_TABLE = 0xFFFFFFFF  # a row's length when its value was too long for it
 _clients = itertools.count()
 

@@ -6,7 +6,7 @@ from datetime import timedelta
 
 from launcher.shared_store import SharedStore
 
-WRITES = 40_000  # the row's sequence number passes 65,536, where a byte-wise write once read as 0
+WRITES = 40_000  # the row's sequence number passes 256 and 65,536 (a byte-wise write once read as 0)
 
 
 def _write_row(path: str) -> None:
