@@ -200,7 +200,7 @@ class Agreement:
             outcome = first_line(err) or type(err).__name__
             raise
         finally:
-            self.board.post_run()
+            self.board.post("run")
             now = time.time()
             self._record(call, (arrived, agreed, now, now), metas, outcome)
 
@@ -251,7 +251,7 @@ class Agreement:
         try:
             _check_agreed(group, rows, refusal)
         except TclCommandError:
-            self.board.post_run()  # no data phase follows
+            self.board.post("run")  # no data phase follows
             raise
         return [PeerMeta(*header_meta(row[3:])) for row in rows]
 

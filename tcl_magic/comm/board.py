@@ -53,7 +53,7 @@ from typing import Callable, Iterator, Sequence
 import torch.distributed as dist
 
 from .rounds import AGREED, SPREADING, PairRound, RoundFailed, Verdict, interrupted_key, round_key, state_key
-from .states import RankState, awaited, describe, format_ranks, not_run
+from .states import RankState, awaited, describe, format_ranks, not_run, peek
 from .stores import TcpBoardStore
 
 
@@ -77,20 +77,6 @@ class BoardView:
             return self.store.multi_get(keys)
         return [self.store.get(k) if self.store.check([k]) else None for k in keys]  # one has not posted yet
 
-    def gone_from(self, ranks: Sequence[int], cell: str) -> dict[int, RankState]:
-        """The states of those of `ranks` that left `cell` for good or died. Read before
-        every wait in a round, so a state that shows its rank at work in `cell` is
-        recognised by its head alone, without parsing it."""
-        at_work = f'{{"cell": {json.dumps(cell)}, "phase": "'.encode()
-        gone = {}
-        for rank, raw in zip(ranks, self._raw_states(ranks)):
-            if raw and raw.startswith(at_work) and raw[len(at_work):len(at_work) + 5] in (b'run",', b'wait"', b'data"'):
-                continue
-            state = RankState.parse(rank, raw)
-            if state.gone(cell):
-                gone[rank] = state
-        return gone
-
     def fail_round(self, cell: str, group: str, round_: int, verdict: Verdict) -> Verdict:
         """Set the round's verdict to a failure unless it has one; returns the verdict."""
         return self.settle(round_key(cell, group, round_), verdict)
@@ -108,9 +94,8 @@ class BoardView:
         leave), that failure is every such round's too: the first cause, not its echo; a
         rank that an interrupt stopped fails them as interrupted (it reached every rank)."""
         raws = self._raw_states(range(self.world_size))
-        # every cell ends here: only states that show a wait are parsed (JSON escapes the
-        # quotes of an error's text, so the phase is the only match)
-        waiting = [RankState.parse(r, raw) for r, raw in enumerate(raws) if raw and b'"phase": "wait"' in raw]
+        # every cell ends here: only the states that show a wait are parsed whole
+        waiting = [RankState.parse(r, raw) for r, raw in enumerate(raws) if raw and peek(raw)[1] == "wait"]
         states = None
         for state in waiting:
             if gone_rank in state.members and cell in (None, state.cell):
@@ -201,24 +186,23 @@ class Board(BoardView):
 
     def post(self, phase: str, **facts) -> None:
         """This rank's state (a set: one message, no reply awaited)."""
+        self._post(phase, json.dumps(facts)[1:-1] if facts else "")
+
+    def _post(self, phase: str, facts: str) -> None:
+        """The state as JSON (RankState's form, cell and phase first: states.peek reads them),
+        with `facts` already written as JSON members."""
         self.phase = phase
-        self.store.set(self._state_key, json.dumps({"cell": self.cell, "phase": phase, "since": time.time(), **facts}))
+        self.store.set(self._state_key, f'{{{self._cell_json}, "phase": "{phase}", "since": {time.time()!r}'
+                                        f'{", " if facts else ""}{facts}}}')
 
     def _post_round(self, phase: str, op: str, group: str, label: str, members: tuple[int, ...], round_: int) -> None:
-        """post(phase, op=..., round=...) as a collective posts it twice a call: the same JSON,
-        with the part that repeats from call to call written once."""
+        """post(phase, op=..., round=...) as a collective posts it twice a call, with the part
+        that repeats from call to call written once."""
         facts = self._round_facts.get((op, group, members))
         if facts is None:
             facts = json.dumps({"op": op, "group": group, "label": label, "members": list(members)})[1:-1]
             self._round_facts[(op, group, members)] = facts
-        self.phase = phase
-        self.store.set(self._state_key, f'{{{self._cell_json}, "phase": "{phase}", "since": {time.time()!r}, '
-                                        f'{facts}, "round": {round_}}}')
-
-    def post_run(self) -> None:
-        """post("run"), as every collective posts it when its data moved."""
-        self.phase = "run"
-        self.store.set(self._state_key, f'{{{self._cell_json}, "phase": "run", "since": {time.time()!r}}}')
+        self._post(phase, f'{facts}, "round": {round_}')
 
     # --- the cell -----------------------------------------------------------------------
 
@@ -232,7 +216,7 @@ class Board(BoardView):
             cell = f"{part}.{self.store.add(f'cells/{part}/{self.rank}', 1)}"
         self.cell, self._rounds, self.interrupted_while, self._cause = cell, {}, None, None
         self._cell_json = f'"cell": {json.dumps(cell)}'
-        self.post_run()
+        self.post("run")
         if self.store.check([interrupted_key(cell)]):
             self.interrupted_while = "running Tcl"
             return True
@@ -269,13 +253,25 @@ class Board(BoardView):
                                                   members, round_))
         if not verdict.agreed:
             message = self._explain(verdict)
-            self.post_run()
+            self.post("run")
             if verdict.failure in SPREADING:
                 self._cause = verdict
             raise RoundFailed(message, verdict)
         self._agreed[group] = base
         self._post_round("data", op, group, label, members, round_)
         return self._slots(verdict.slots, members)
+
+    def _gone_peers(self, ranks: Sequence[int]) -> dict[int, RankState]:
+        """The states of those of `ranks` that left this cell for good or died. Read before
+        every wait in a round: a state's head (states.peek) shows a rank still at work."""
+        gone = {}
+        for rank, raw in zip(ranks, self._raw_states(ranks)):
+            if raw and peek(raw) in ((self.cell, "run"), (self.cell, "wait"), (self.cell, "data")):
+                continue
+            state = RankState.parse(rank, raw)
+            if state.gone(self.cell):
+                gone[rank] = state
+        return gone
 
     def _await(self, base: str, waiting: RankState) -> Verdict:
         """The round's verdict, waiting for it unless a member is already gone or an
@@ -312,7 +308,7 @@ class Board(BoardView):
                     self.interrupted_while = doing
                 yield self.settle(base, Verdict("interrupted", why=doing))
             else:
-                gone = self.gone_from(peers, self.cell)
+                gone = self._gone_peers(peers)
                 yield self.settle(base, Verdict("left", tuple(gone), not_run(gone, list(gone), self.cell,
                                                                               awaited(waiting)))) if gone else None
         finally:
@@ -387,7 +383,7 @@ class Board(BoardView):
             with self._waiting_in(pair.base, pair.waiting(self.rank, self.cell), [peer]):
                 yield
         finally:
-            self.post_run()
+            self.post("run")
 
     def time_out(self, pair: PairRound) -> None:
         """A blocking wait on a transfer ran past the timeout: fail its round (unless it agreed)."""

@@ -7,6 +7,7 @@ it is shown ("rank 3 is running Tcl", "ranks 0-2 are waiting in distributed_barr
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -64,6 +65,19 @@ class RankState:
     def gone(self, cell: str) -> bool:
         """Left `cell` for good (or died): it will join no more rounds of it."""
         return self.phase == "dead" or (self.phase == "done" and self.cell == cell)
+
+
+_HEAD = re.compile(rb'\{"cell": ("(?:[^"\\]|\\.)*"), "phase": "(\w+)"')
+
+
+def peek(raw: bytes) -> tuple[str, str]:
+    """(cell, phase) of a posted state, from its head where it has the rank's form (cell and
+    phase first), without parsing the rest: read on every wait and at every cell's end."""
+    head = _HEAD.match(raw)
+    if head:
+        return json.loads(head.group(1)), head.group(2).decode()
+    state = RankState.parse(0, raw)
+    return state.cell, state.phase
 
 
 def pair_key(src: int, dst: int, tag: int) -> str:

@@ -155,3 +155,20 @@ def _round_keys(store) -> int:
         with store._table(write=False) as table:
             return sum(k.count("/") == 3 for k in table["kv"])
     return store.num_keys() - 2 * WORLD
+
+
+def test_a_state_is_peeked_from_its_head_whoever_wrote_it(tmp_path):
+    import json
+
+    from tcl_magic.comm.states import peek
+
+    path = str(tmp_path / "board.store")
+    SharedStore(path, create=True).close()
+    board = Board(SharedStore(path), 1, 2, 5.0, lambda: SharedStore(path))
+    board.begin_cell('c"7')  # a cell name JSON must escape
+    board.post("done", end="error", error='"phase": "wait" in the text of an error')
+    assert peek(board.store.get("row/1")) == ('c"7', "done")
+    board.post("wait", op="distributed_barrier", members=[0, 1], round=3)
+    assert peek(board.store.get("row/1")) == ('c"7', "wait")
+    # the front end writes the phase first (a dead or revived rank): parsed whole
+    assert peek(json.dumps({"phase": "dead", "since": 1.0, "error": "killed"}).encode()) == ("", "dead")
