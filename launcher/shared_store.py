@@ -6,7 +6,7 @@ server (~0.1-0.2 ms here); a collective's agreement takes several, which cost mo
 small collective itself. When every rank runs on the caller's host, they share this store
 instead: an operation is a lock, a read and a write of a small table in a memory-mapped
 file (a few microseconds), and a waiter sleeps on a socket of its own that a writer of
-the keys it waits for wakes.
+the keys it waits for wakes (a round's verdict comes in the wake-up itself).
 
 It offers the calls of torch.distributed's stores that the ranks use (set, get, add,
 compare_set, append, multi_get, check, wait, delete_key), with the same meaning: `get`,
@@ -53,6 +53,8 @@ read in one machine access: a reader never sees half of one (struct.pack_into wr
 field byte by byte, so a reader could see a written row's sequence number as 0, "never
 written", in the middle of a write)."""
 _IN_TABLE = 0xFFFFFFFF  # a row's length when its value was too long for it
+_CARRIED = 16384
+"""The longest value a wake-up carries (a datagram); a longer one is read from the table."""
 _clients = itertools.count()
 
 
@@ -126,11 +128,17 @@ class SharedStore:
                 fcntl.flock(self._fd, fcntl.LOCK_UN)
 
     def _wake_waiters(self, table: dict, changed: set[str]) -> None:
-        waiters = table["waiters"]
+        """Wake each waiter of a changed key. A waiter of one key that now has a short value
+        gets the key and value in its wake-up (see await_key), so it need not take the lock
+        to read them: a verdict wakes all the members of a round at once, and each reading
+        it under the lock made them queue for it, one wake-up after another."""
+        waiters, kv = table["waiters"], table["kv"]
         for address in [a for a, keys in waiters.items() if changed.intersection(keys)]:
-            del waiters[address]
+            keys = waiters.pop(address)
+            value = kv.get(keys[0]) if len(keys) == 1 else None
+            message = b"!" if value is None or len(value) > _CARRIED else keys[0].encode() + b"\0" + value
             with contextlib.suppress(OSError):  # a waiter that is gone, or one already woken
-                self._wake.sendto(b"!", address)
+                self._wake.sendto(message, address)
 
     @staticmethod
     def _put(table: dict, key: str, value: bytes) -> None:
@@ -260,8 +268,9 @@ class SharedStore:
         return count, verdict
 
     def await_key(self, key: str) -> bytes:
-        """The value of `key`, which join_round registered this client to wait for."""
-        return self._wait([key], self.timeout.total_seconds(), read=True, registered=True)[0]
+        """The value of `key`, which join_round registered this client to wait for. Only for
+        a key set once (a round's verdict): its value may come in the wake-up."""
+        return self._wait([key], self.timeout.total_seconds(), read=True, registered=True, carried=True)[0]
 
     def get(self, key: str) -> bytes:
         return self.multi_get([key])[0]
@@ -280,11 +289,14 @@ class SharedStore:
     def set_timeout(self, timeout: timedelta) -> None:
         self.timeout = timeout
 
-    def _wait(self, keys: list[str], seconds: float, read: bool, registered: bool = False) -> list[bytes]:
+    def _wait(self, keys: list[str], seconds: float, read: bool, registered: bool = False,
+              carried: bool = False) -> list[bytes]:
         """The keys' values once all exist: until then, sleep until a writer of one of them
         wakes this client (registered under the lock, so no write is missed; `registered`:
         the caller did so already, so the first look is a sleep). Rows have no waiters: a
-        missing one is looked at again every millisecond."""
+        missing one is looked at again every millisecond. With `carried` (one key, set
+        once), a wake-up that carries the key's value is the answer; any other wake-up
+        (one left by an earlier wait included) means: look again."""
         deadline = time.monotonic() + seconds
         rows = {k: self._row(k) for k in keys}
         found: dict[str, bytes] = {}
@@ -303,9 +315,11 @@ class SharedStore:
             remaining = deadline - time.monotonic()
             pause = remaining if len(found) == sum(r is not None for r in rows.values()) else min(remaining, 0.001)
             if remaining > 0 and select.select([self._wake], [], [], max(pause, 0))[0]:
+                wanted = keys[0].encode() + b"\0" if carried else None
                 with contextlib.suppress(BlockingIOError):
-                    while self._wake.recv(16):  # this wake-up, and any left by earlier waits
-                        pass
+                    while message := self._wake.recv(_CARRIED + 1024):  # this wake-up, and any left by earlier waits
+                        if wanted and message.startswith(wanted):
+                            return [message[len(wanted):]]
             elif remaining <= 0 or pause == remaining:
                 with self._table() as table:
                     if table["waiters"].pop(self._address, None) is not None:

@@ -1,6 +1,8 @@
 """The shared-memory store across real processes: a row read while another process writes it
-is always a whole value (its header is one machine word), and a round's waiter is woken
-whatever it reads between joining the round and sleeping."""
+is always a whole value (its header is one machine word), a round's waiter is woken
+whatever it reads between joining the round and sleeping, and its wake-up carries the
+verdict: the waiter reads it without the lock, and never takes an earlier round's for it."""
+import fcntl
 import multiprocessing
 from datetime import timedelta
 
@@ -75,4 +77,55 @@ def test_a_waiter_that_reads_the_store_between_joining_and_sleeping_is_still_wok
         assert store.await_key(f"r{r}/verdict") == b"+0;1;"
     peer.join(20)
     assert peer.exitcode == 0
+    store.close()
+
+
+def _complete_then_hold_the_lock(path: str, locked, got_it) -> None:
+    store = SharedStore(path)
+    store.wait(["r0/ready"])
+    store.join_round("r0", "1;", 2, b"+")  # wakes the waiter
+    with open(path, "rb") as held:
+        fcntl.flock(held, fcntl.LOCK_EX)  # the table's lock, held until the waiter has its verdict
+        locked.set()
+        raise SystemExit(0 if got_it.wait(5) else 1)
+
+
+def test_the_verdict_comes_in_the_wake_up_without_the_lock(tmp_path):
+    # every member of a round wakes at its verdict: reading it under the lock made them
+    # queue for the lock, one cross-core wake-up after another
+    path = str(tmp_path / "carried.store")
+    store = SharedStore(path, create=True)
+    store.set_timeout(timedelta(seconds=20))
+    context = multiprocessing.get_context("fork")
+    locked, got_it = context.Event(), context.Event()
+    peer = context.Process(target=_complete_then_hold_the_lock, args=(path, locked, got_it))
+    peer.start()
+    assert store.join_round("r0", "0;", 2, b"+") == (1, b"")
+    store.set("r0/ready", "1")
+    assert locked.wait(20)
+    assert store.await_key("r0/verdict") == b"+0;1;"
+    got_it.set()
+    peer.join(30)
+    assert peer.exitcode == 0, "the waiter waited for the lock: the verdict did not come in its wake-up"
+    store.close()
+
+
+def test_a_wake_up_left_by_an_earlier_round_is_not_taken_for_the_next_verdict(tmp_path):
+    path = str(tmp_path / "stale.store")
+    store, peer = SharedStore(path, create=True), SharedStore(path)
+    store.set_timeout(timedelta(seconds=20))
+    store.join_round("r0", "0;", 2, b"+")
+    peer.join_round("r0", "1;", 2, b"+")  # wakes the waiter, which never waits: its wake-up stays
+    assert store.join_round("r1", "0;", 2, b"+") == (1, b"")
+    completer = multiprocessing.get_context("fork").Process(target=_complete_rounds_from, args=(path, 1))
+    completer.start()
+    assert store.await_key("r1/verdict") == b"+0;7;"  # not r0's "+0;1;"
+    completer.join(20)
+    assert completer.exitcode == 0
+    store.close(), peer.close()
+
+
+def _complete_rounds_from(path: str, first: int) -> None:
+    store = SharedStore(path)
+    store.join_round(f"r{first}", "7;", 2, b"+")
     store.close()
