@@ -287,7 +287,7 @@ class RankCluster:
             placements = place_ranks(facts, self.backend)
             here = socket.gethostname()
             self._stores.serve(self._cluster.controller_ip, self._config.timeout_s, self._profile_dir,
-                               all_here=all(f.host == here for f in facts))
+                               all_here=self._config.shared_board and all(f.host == here for f in facts))
             stage("joining the process group")
             self._join_process_group(placements)
         except BaseException as exc:

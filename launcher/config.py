@@ -77,6 +77,9 @@ class LaunchConfig:
         machine's name resolves to.
     preload: modules local engines have imported before they start (they are forked from
         a parent that imported them once), e.g. what the functions run on the ranks use.
+    shared_board: when every rank runs on this host, the ranks tell each other what they
+        do through a store in shared memory; False: through the TCP control store, as ranks
+        on several hosts must (to measure or test that path on one machine).
     """
 
     ranks: int | None = None
@@ -88,6 +91,7 @@ class LaunchConfig:
     hosts: dict | str | None = None
     address: str | None = None
     preload: tuple = ()
+    shared_board: bool = True
     _resolved_backend: str = field(init=False, repr=False, compare=False, default="")
     _resolved_ranks: int = field(init=False, repr=False, compare=False, default=0)
 
@@ -100,6 +104,8 @@ class LaunchConfig:
         _check_preload(self.preload)
         _check_positive("timeout_s", self.timeout_s)
         _check_positive("start_timeout_s", self.start_timeout_s)
+        if not isinstance(self.shared_board, bool):
+            raise LaunchError(f"shared_board={self.shared_board!r} is not True or False")
         engine_args = _check_engine_args(self.engine_args)
         object.__setattr__(self, "engines", engines)
         object.__setattr__(self, "engine_args", engine_args)

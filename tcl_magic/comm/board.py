@@ -27,7 +27,8 @@ key that a member may still read is ever deleted):
   JSON), set once: by the last arrival, or by compare-and-set for a failure.
 - The three keys of an agreed round are deleted by the member whose arrival completes
   the group's next agreed round: every member has arrived there, so every member has
-  read the earlier verdict. A failed round's keys stay (a late member may still arrive
+  read the earlier verdict (a TCP store deletes them a moment later, on a thread of its
+  own, off the round's path). A failed round's keys stay (a late member may still arrive
   and must read the failure): a few bytes per mistake.
 - Point-to-point rounds (`pSRC>DST.TAG/N/...`, in no cell: an isend of one cell may meet
   the irecv of the next) are numbered by each side's count in `pSRC>DST.TAG/sent` or
@@ -358,7 +359,7 @@ class Board(BoardView):
                 delay = min(2 * delay, 0.02)
         with self._transfer_view() as view:
             if view.store.add(pair.base + "/read", 1) == 2:
-                view.store.delete_keys([pair.base + suffix for suffix in ("/slots", "/n", "/verdict", "/read")])
+                view.store.discard([pair.base + suffix for suffix in ("/slots", "/n", "/verdict", "/read")])
         if not verdict.agreed:
             raise RoundFailed(self._explain(verdict), verdict)
         return self._slots(verdict.slots, pair.members)

@@ -170,3 +170,9 @@ def test_config_is_immutable():
     config = LaunchConfig(backend="gloo")
     with pytest.raises(AttributeError):
         config.ranks = 3
+
+
+def test_shared_board_is_true_or_false():
+    assert LaunchConfig(ranks=2, shared_board=False).shared_board is False
+    with pytest.raises(LaunchError, match="shared_board='no' is not True or False"):
+        LaunchConfig(ranks=2, shared_board="no")

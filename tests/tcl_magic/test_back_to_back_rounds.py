@@ -1,7 +1,9 @@
 """Back-to-back evaluations on real ranks, with nothing pacing them: each rank runs the next
 cell as soon as it finished the last (the cells are queued on every engine at once), with
 random delays on each rank, so a fast rank is often a cell ahead of a slow one. Every
-value of about a thousand agreement rounds is checked."""
+value of about a thousand agreement rounds is checked, on the board in shared memory and
+on the board in the TCP store (where ranks on several hosts meet)."""
+from launcher import LaunchConfig, RankCluster
 from tcl_magic import remote
 
 CELLS = 80
@@ -39,7 +41,17 @@ def expected(rank: int, world: int, cell: int) -> str:
 def test_a_thousand_rounds_in_back_to_back_cells_agree_on_every_value(cluster_of):
     cluster = cluster_of(4)
     cluster.run(remote.reset_session)
-    queued = [cluster.run_async(remote.run_tcl, CELL % {"cell": c}) for c in range(CELLS)]
+    _check_back_to_back(cluster, CELLS)
+
+
+def test_back_to_back_rounds_on_the_tcp_store_agree_on_every_value():
+    with RankCluster(LaunchConfig(ranks=4, backend="gloo", timeout_s=30, shared_board=False)) as cluster:
+        assert cluster.message_store is cluster.control_store
+        _check_back_to_back(cluster, CELLS // 2)
+
+
+def _check_back_to_back(cluster, cells: int) -> None:
+    queued = [cluster.run_async(remote.run_tcl, CELL % {"cell": c}) for c in range(cells)]
     for c, pending in enumerate(queued):
         for result in pending.get(timeout=120):
             assert result.error is None, f"cell {c}, rank {result.rank}: {result.error.info}"
