@@ -23,20 +23,38 @@ def _timed(fn) -> float:
     return time.perf_counter() - start
 
 
-def _raw_calls(elements: int, rank: int, world: int, mine: torch.Tensor) -> dict:
+def _raw_calls(elements: int, rank: int, world: int, mine: torch.Tensor, group=None) -> dict:
     """The plain torch.distributed equivalent of each command: same data, same result
-    (a new tensor, the input left as it was)."""
+    (a new tensor, the input left as it was), on `group` (None: the world)."""
     chunk = elements // world
     chunks = list(mine.tensor_split(world))
     return {
-        "scatter": lambda: dist.scatter(torch.empty(chunk), chunks if rank == 0 else None, src=0),
+        "scatter": lambda: dist.scatter(torch.empty(chunk), chunks if rank == 0 else None, src=0, group=group),
         "gather": lambda: dist.gather(mine, list(torch.empty(world, elements).unbind(0)) if rank == 0 else None,
-                                      dst=0),
-        "broadcast": lambda: dist.broadcast(mine if rank == 0 else torch.empty(elements), src=0),
-        "all_reduce": lambda: dist.all_reduce(mine.clone()),
-        "reduce_scatter": lambda: dist.reduce_scatter_tensor(torch.empty(chunk), mine),
-        "all_to_all": lambda: dist.all_to_all_single(torch.empty(elements), mine),
+                                      dst=0, group=group),
+        "broadcast": lambda: dist.broadcast(mine if rank == 0 else torch.empty(elements), src=0, group=group),
+        "all_reduce": lambda: dist.all_reduce(mine.clone(), group=group),
+        "reduce_scatter": lambda: dist.reduce_scatter_tensor(torch.empty(chunk), mine, group=group),
+        "all_to_all": lambda: dist.all_to_all_single(torch.empty(elements), mine, group=group),
     }
+
+
+_CHECKED: list = []
+
+
+def checked_world():
+    """The world again as a process group that torch checks before every collective, as
+    TORCH_DISTRIBUTED_DEBUG=DETAIL makes it: each member's call and tensor shapes compared
+    (a fingerprint gathered through a helper gloo group) after a monitored barrier. It is
+    torch's own way to name a rank that calls a different collective instead of hanging."""
+    if not _CHECKED:
+        level = dist.get_debug_level()
+        dist.set_debug_level(dist.DebugLevel.DETAIL)
+        try:
+            _CHECKED.append(dist.new_group(list(range(dist.get_world_size()))))
+        finally:
+            dist.set_debug_level(level)
+    return _CHECKED[0]
 
 
 TCL_CALLS = {
@@ -49,17 +67,18 @@ TCL_CALLS = {
 }
 
 
-def collective_times(name: str, elements: int, repeats: int, calls: int = 1) -> dict:
+def collective_times(name: str, elements: int, repeats: int, calls: int = 1, checked: bool = False) -> dict:
     """Seconds per call of one torch:: collective and of its raw torch.distributed twin,
     interleaved on the same data (every rank holds `elements` random float32 values). Each
     repeat makes `calls` calls: a Tcl loop in one evaluation, a Python loop for the raw twin,
     so that the collective's own cost is measured, not the evaluation's (cell_dispatch.py
-    measures that)."""
+    measures that). With `checked`, also the raw twin on checked_world()."""
     session = rank_session()
     rank, world = dist.get_rank(), dist.get_world_size()
     mine = torch.randn(elements)
     session.set_variable("mine", mine)
     raw_call = _raw_calls(elements, rank, world, mine)[name]
+    checked_call = _raw_calls(elements, rank, world, mine, checked_world())[name] if checked else None
     script = f"for {{set i 0}} {{$i < {calls}}} {{incr i}} {{set result [{TCL_CALLS[name]}]}}; unset result"
 
     def ours() -> None:
@@ -71,12 +90,20 @@ def collective_times(name: str, elements: int, repeats: int, calls: int = 1) -> 
         for _ in range(calls):
             raw_call()
 
+    def checked_raw() -> None:
+        for _ in range(calls):
+            checked_call()
+
     ours(), raw()  # warm up both paths (connections, allocator)
-    timings = {"ours": [], "raw": [], "stages": []}
+    timings = {"ours": [], "raw": [], "stages": [], "checked": []}
+    if checked:
+        checked_raw()
     for _ in range(repeats):
         timings["ours"].append(_timed(ours) / calls)
         timings["stages"].append(_stages(session.comm.agreement.timeline.events))
         timings["raw"].append(_timed(raw) / calls)
+        if checked:
+            timings["checked"].append(_timed(checked_raw) / calls)
     return timings
 
 
