@@ -2,6 +2,7 @@
 interleaved on the same data, so that both see the same machine noise."""
 from __future__ import annotations
 
+import functools
 import gc
 import statistics
 import threading
@@ -39,22 +40,18 @@ def _raw_calls(elements: int, rank: int, world: int, mine: torch.Tensor, group=N
     }
 
 
-_CHECKED: list = []
-
-
+@functools.cache
 def checked_world():
     """The world again as a process group that torch checks before every collective, as
     TORCH_DISTRIBUTED_DEBUG=DETAIL makes it: each member's call and tensor shapes compared
     (a fingerprint gathered through a helper gloo group) after a monitored barrier. It is
     torch's own way to name a rank that calls a different collective instead of hanging."""
-    if not _CHECKED:
-        level = dist.get_debug_level()
-        dist.set_debug_level(dist.DebugLevel.DETAIL)
-        try:
-            _CHECKED.append(dist.new_group(list(range(dist.get_world_size()))))
-        finally:
-            dist.set_debug_level(level)
-    return _CHECKED[0]
+    level = dist.get_debug_level()
+    dist.set_debug_level(dist.DebugLevel.DETAIL)
+    try:
+        return dist.new_group(list(range(dist.get_world_size())))
+    finally:
+        dist.set_debug_level(level)
 
 
 TCL_CALLS = {

@@ -239,9 +239,13 @@ class SharedStore:
     def delete_keys(self, keys: list[str]) -> int:
         """Delete the keys; how many there were."""
         with self._table() as table:
-            found = [k for k in keys if table["kv"].pop(k, None) is not None]
-            table["changed"].update(found)
-            return len(found)
+            return self._remove(table, keys)
+
+    @staticmethod
+    def _remove(table: dict, keys: Iterable[str]) -> int:
+        found = [k for k in keys if table["kv"].pop(k, None) is not None]
+        table["changed"].update(found)
+        return len(found)
 
     def join_round(self, base: str, entry: str | bytes, expected: int, agreed: bytes, forget: Iterable[str] = (),
                    wait: bool = True, fresh_only: bool = False) -> tuple[int, bytes]:
@@ -265,9 +269,7 @@ class SharedStore:
             if count == expected and not verdict:
                 verdict = agreed + listed
                 self._put(table, verdict_key, verdict)
-                for key in forget:
-                    if kv.pop(key, None) is not None:
-                        table["changed"].add(key)
+                self._remove(table, forget)
             elif not verdict and wait:
                 table["waiters"][self._address] = [verdict_key]
         return count, verdict
@@ -305,6 +307,7 @@ class SharedStore:
         deadline = time.monotonic() + seconds
         rows = {k: self._row(k) for k in keys}
         found: dict[str, bytes] = {}
+        wanted = keys[0].encode() + b"\0" if carried else None  # how a wake-up carrying the value begins
         while True:
             if not registered:
                 found = {k: v for k, r in rows.items() if r is not None and (v := self._read_row(r)) is not None}
@@ -320,7 +323,6 @@ class SharedStore:
             remaining = deadline - time.monotonic()
             pause = remaining if len(found) == sum(r is not None for r in rows.values()) else min(remaining, 0.001)
             if remaining > 0 and select.select([self._wake], [], [], max(pause, 0))[0]:
-                wanted = keys[0].encode() + b"\0" if carried else None
                 with contextlib.suppress(BlockingIOError):
                     while message := self._wake.recv(_CARRIED + 1024):  # this wake-up, and any left by earlier waits
                         if wanted and message.startswith(wanted):
