@@ -2,6 +2,7 @@
 the server) of a TCP store, and the board's keys in it."""
 from __future__ import annotations
 
+import atexit
 import queue
 import socket
 import threading
@@ -22,6 +23,9 @@ def connect_store(host: str, port: int, timeout_s: float, serve: bool = False,
                          wait_for_workers=world_size is not None,
                          master_listen_fd=listener.detach() if listener else None)
 
+
+_STOP_S = 2.0
+"""How long an ending process waits for its board's deleting thread to finish."""
 
 _NO_VALUE = "\0"
 """What no key of the board holds: compare_set with it as the expected value reads a key in
@@ -45,8 +49,10 @@ class TcpBoardStore:
         its own: each delete is a round trip that the caller need not wait for."""
         if self._discarded is None:
             self._discarded = queue.SimpleQueue()
-            threading.Thread(target=_delete_forever, args=(self._store.clone(), self._discarded),
-                             name="board-discard", daemon=True).start()
+            thread = threading.Thread(target=_delete_forever, args=(self._store.clone(), self._discarded),
+                                      name="board-discard", daemon=True)
+            thread.start()
+            atexit.register(_stop, self._discarded, thread)
         self._discarded.put(list(keys))
 
     def join_round(self, base: str, entry: str, expected: int, agreed: bytes, forget: Iterable[str] = (),
@@ -68,9 +74,17 @@ class TcpBoardStore:
 
 
 def _delete_forever(store: dist.Store, discarded: queue.SimpleQueue) -> None:
-    while True:
-        for key in discarded.get():
+    while (keys := discarded.get()) is not None:
+        for key in keys:
             try:
                 store.delete_key(key)
             except Exception:  # the store is gone (its world was destroyed): nothing left to tidy
                 return
+
+
+def _stop(discarded: queue.SimpleQueue, thread: threading.Thread) -> None:
+    """At exit, end the thread so that its client closes before the interpreter ends: a
+    client left to the end of the process aborted it ("terminate called without an active
+    exception") about once in fifteen exits."""
+    discarded.put(None)
+    thread.join(timeout=_STOP_S)

@@ -183,3 +183,28 @@ def test_a_state_is_peeked_from_its_head_whoever_wrote_it(tmp_path):
     assert peek(board.store.get("row/1")) == ('c"7', "wait")
     # the front end writes the phase first (a dead or revived rank): parsed whole
     assert peek(json.dumps({"phase": "dead", "since": 1.0, "error": "killed"}).encode()) == ("", "dead")
+
+
+def test_a_process_exits_cleanly_while_its_tcp_board_still_deletes_keys():
+    """The TCP board deletes garbage on a thread with a client of its own; a process that
+    ends while that thread still works must end normally (a client left to the end of the
+    interpreter aborted the process: "terminate called without an active exception")."""
+    import subprocess
+    import sys
+    import textwrap
+
+    script = textwrap.dedent("""
+        import torch.distributed as dist
+        from datetime import timedelta
+        from tcl_magic.comm.stores import TcpBoardStore
+        server = dist.TCPStore("127.0.0.1", 0, None, True, timeout=timedelta(seconds=30), wait_for_workers=False)
+        board = TcpBoardStore(server)
+        keys = [f"k{i}" for i in range(200)]
+        for key in keys:
+            board.set(key, "v")
+        board.discard(keys)
+        print("discarding", flush=True)
+        """)
+    for _ in range(3):
+        done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=120)
+        assert (done.returncode, done.stdout, done.stderr) == (0, "discarding\n", "")
