@@ -9,6 +9,7 @@ collection turns these into results in the requested rank order, or a
 
 from __future__ import annotations
 
+import concurrent.futures
 import time
 from typing import Any, Callable
 
@@ -117,6 +118,40 @@ def _outcome(ar) -> tuple[bool, Any]:
     return True, value
 
 
+_HISTORY_KEPT = 1000
+"""Message ids the ipyparallel client keeps in its history (which only grows otherwise)."""
+
+
+class _Reply:
+    """One engine's reply to a call sent to several, read from its message future in the
+    call's AsyncResult, as a one-engine AsyncResult is read (ready, wait, get, stdout,
+    stderr). Why not AsyncResult.split(): it builds a whole AsyncResult per engine, with
+    futures, events and callbacks, which cost 0.3-0.6 ms of every cell here."""
+
+    def __init__(self, future) -> None:
+        self._future = future  # an ipyparallel MessageFuture: the reply, or the engine's error
+
+    def ready(self) -> bool:
+        return self._future.done()
+
+    def wait(self, timeout: float | None) -> bool:
+        return not concurrent.futures.wait([self._future], timeout).not_done
+
+    def get(self, timeout: float | None) -> Any:
+        value = self._future.result(timeout)
+        if isinstance(value, RemoteError):  # ipyparallel answers an engine's error so
+            raise value
+        return value
+
+    @property
+    def stdout(self) -> str:
+        return self._future.output.metadata.get("stdout", "")
+
+    @property
+    def stderr(self) -> str:
+        return self._future.output.metadata.get("stderr", "")
+
+
 class EngineViews:
     """How calls reach the engines: through ipyparallel DirectViews, one per set of engines,
     made once (making one costs more than a call), each call pickled once for all of them."""
@@ -129,7 +164,7 @@ class EngineViews:
         """Send fn to the engines `engine_of` maps to (keys of the result: ranks or engine ids)."""
         try:
             view = self._view(tuple(engine_of.values()))
-            calls = dict(zip(engine_of, view.apply_async(call_captured, fn, args, kwargs).split()))
+            calls = dict(zip(engine_of, map(_Reply, view.apply_async(call_captured, fn, args, kwargs)._children)))
         except IndexError as exc:  # ipyparallel: "No such engine"
             raise LaunchError(
                 f"could not send {name} to the ranks: an engine is gone ({exc}); heal() "
@@ -140,6 +175,7 @@ class EngineViews:
                 f"could not send {name} to the ranks: {exc!r}; the function and its "
                 f"arguments must be picklable (module-level functions are)."
             ) from exc
+        del self.client.history[:-_HISTORY_KEPT]  # the client lists every message it ever sent
         return PendingRun(calls, name)
 
     def _view(self, engines: tuple[int, ...]):

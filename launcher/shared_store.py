@@ -52,6 +52,7 @@ _WORD = 8
 read in one machine access: a reader never sees half of one (struct.pack_into writes a
 field byte by byte, so a reader could see a written row's sequence number as 0, "never
 written", in the middle of a write)."""
+_ROW_OF = {f"{ROW_PREFIX}{n}": n for n in range(ROWS)}
 _IN_TABLE = 0xFFFFFFFF  # a row's length when its value was too long for it
 _CARRIED = 16384
 """The longest value a wake-up carries (a datagram); a longer one is read from the table."""
@@ -149,11 +150,9 @@ class SharedStore:
 
     @staticmethod
     def _row(key: str) -> int | None:
-        """The row of a `row/N` key, or None for a key of the table."""
-        if key.startswith(ROW_PREFIX) and key[len(ROW_PREFIX):].isdigit():
-            n = int(key[len(ROW_PREFIX):])
-            return n if n < ROWS else None
-        return None
+        """The row of a `row/N` key, or None for a key of the table (looked up: every call
+        of the store asks)."""
+        return _ROW_OF.get(key)
 
     def _write_row(self, row: int, value: bytes) -> None:
         at = _ROWS_AT + row * ROW_SIZE

@@ -96,19 +96,24 @@ def _positional_path(spec: CommandSpec, ctx: Any, answer, general) -> Callable[.
 
 def _tensors_path(spec: CommandSpec, ctx: Any, answer, general) -> Callable[..., Answer]:
     """The fastest path, for commands whose required parameters are tensors (the arithmetic
-    of tight loops), called with just those: the handles are looked up directly."""
-    most = len(spec.required)
-    defaults = [p.default for p in spec.params[most:]]
+    of tight loops, a collective's tensor), called with those and positional words for the
+    optional ones: the handles are looked up directly, the other words converted by kind."""
+    least, most = len(spec.required), len(spec.params)
+    kinds = tuple(p.kind.parse for p in spec.params[least:])
+    defaults = [p.default for p in spec.params[least:]]
     tensors = ctx.handles.live  # the registry's own dict: a lookup, no call
 
     def call(*args: str) -> Answer:
-        if len(args) != most:
+        n = len(args)
+        if n < least or n > most or any(word[:1] == "-" for word in args[least:]):
             return general(*args)
         try:
-            values = [tensors[text] for text in args]
-        except KeyError:
+            values = [tensors[text] for text in args[:least]]
+            if n > least:
+                values += [kind(text, ctx) for kind, text in zip(kinds, args[least:])]
+        except Exception:
             return general(*args)
-        return answer(values + defaults)
+        return answer(values + defaults[n - least:])
     return call
 
 

@@ -75,7 +75,8 @@ def peek(raw: bytes) -> tuple[str, str]:
     phase first), without parsing the rest: read on every wait and at every cell's end."""
     head = _HEAD.match(raw)
     if head:
-        return json.loads(head.group(1)), head.group(2).decode()
+        cell = head.group(1)
+        return (json.loads(cell) if b"\\" in cell else cell[1:-1].decode()), head.group(2).decode()
     state = RankState.parse(0, raw)
     return state.cell, state.phase
 

@@ -52,6 +52,7 @@ class _WorldFacts:
 
 
 _NO_WORLD = _WorldFacts(None, 0, 1, None)
+_DISTRIBUTED = dist.is_available()
 _CPU = torch.device("cpu")
 
 
@@ -80,12 +81,12 @@ class Comm:
 
     @property
     def initialized(self) -> bool:
-        return dist.is_available() and dist.is_initialized()
+        return _DISTRIBUTED and dist.is_initialized()
 
     def _world(self) -> _WorldFacts:
         """The process group's facts, looked up once per group: a collective asks for them
         several times, and each of torch's lookups costs microseconds."""
-        pg = dist.group.WORLD if self.initialized else None
+        pg = dist.group.WORLD if _DISTRIBUTED else None  # None until a group is made
         if self._world_facts.pg is not pg:
             self._world_facts = _WorldFacts(pg, dist.get_rank(), dist.get_world_size(), str(dist.get_backend())) \
                 if pg is not None else _NO_WORLD

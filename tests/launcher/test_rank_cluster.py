@@ -58,6 +58,17 @@ def sleep_when_marked(directory, seconds):
     time.sleep(seconds)
 
 
+def print_then_sleep_when_marked(directory, seconds):
+    """Print a line, flush it, then sleep until ``directory`` holds a file named "go"."""
+    import torch.distributed as dist
+
+    print(f"rank {dist.get_rank()} is here", flush=True)
+    deadline = time.monotonic() + seconds
+    while not os.path.exists(os.path.join(directory, "go")) and time.monotonic() < deadline:
+        time.sleep(0.02)
+    return dist.get_rank()
+
+
 def rank_env():
     keys = ("RANK", "WORLD_SIZE", "LOCAL_RANK", "LOCAL_WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
     return {key: os.environ[key] for key in keys}
@@ -185,6 +196,40 @@ def test_interrupt_ranks_stops_running_code(ranks, tmp_path):
         "rank 1: KeyboardInterrupt\nrank 2: KeyboardInterrupt"
     )
     assert ranks.run(all_reduce_sum, 0) == [3.0] * WORLD
+
+
+def test_output_is_read_while_the_ranks_run(ranks, tmp_path):
+    pending = ranks.run_async(print_then_sleep_when_marked, str(tmp_path), 60)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not all("is here" in text for text in pending.stdout().values()):
+        time.sleep(0.05)
+    assert pending.stdout() == {r: f"rank {r} is here\n" for r in range(WORLD)}
+    assert pending.running() == [0, 1, 2]
+    (tmp_path / "go").touch()
+    assert pending.get(timeout=60) == [0, 1, 2]
+    assert pending.stderr() == {r: "" for r in range(WORLD)}
+
+
+def test_function_the_engines_cannot_load_fails_on_every_rank(ranks, tmp_path, monkeypatch):
+    (tmp_path / "only_here.py").write_text("def answer():\n    return 42\n")
+    monkeypatch.syspath_prepend(str(tmp_path))  # the caller imports it; the engines cannot
+    import only_here
+
+    with pytest.raises(RankFailure) as err:
+        ranks.run(only_here.answer)
+    assert sorted(err.value.failures) == [0, 1, 2]
+    assert {f.type_name for f in err.value.failures.values()} == {"ModuleNotFoundError"}
+    assert "only_here" in str(err.value)
+    assert ranks.run(all_reduce_sum, 0) == [3.0] * WORLD
+
+
+def test_the_client_history_stays_bounded(ranks, monkeypatch):
+    from launcher import runs
+
+    monkeypatch.setattr(runs, "_HISTORY_KEPT", 5)
+    for _ in range(4):
+        assert ranks.run(whoami) == [(r, WORLD, r) for r in range(WORLD)]
+    assert len(ranks.client.history) == 5
 
 
 def test_unpicklable_function_is_a_launch_error(ranks):
