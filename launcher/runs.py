@@ -124,9 +124,10 @@ _HISTORY_KEPT = 1000
 
 class _Reply:
     """One engine's reply to a call sent to several, read from its message future in the
-    call's AsyncResult, as a one-engine AsyncResult is read (ready, wait, get, stdout,
-    stderr). Why not AsyncResult.split(): it builds a whole AsyncResult per engine, with
-    futures, events and callbacks, which cost 0.3-0.6 ms of every cell here."""
+    call's AsyncResult (`_children`, in engine order, which split() itself reads) as a
+    one-engine AsyncResult is read (ready, wait, get, stdout, stderr). Why not split(): it
+    builds a whole AsyncResult per engine, with futures, events and callbacks, which cost
+    0.3-0.6 ms of every cell here."""
 
     def __init__(self, future) -> None:
         self._future = future  # an ipyparallel MessageFuture: the reply, or the engine's error
