@@ -16,12 +16,15 @@ import socket
 import psutil
 
 from .errors import LaunchError
-from .terms import LOOPBACK_ADDR
+from .terms import DERIVED_IFNAME, LOOPBACK_ADDR
 
 SOCKET_IFNAME_VARS = ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME")
 """What gloo and NCCL read to pick the interface their sockets bind to."""
-USER_IFNAMES = {v: os.environ[v] for v in SOCKET_IFNAME_VARS if os.environ.get(v)}
-"""Interfaces this process's environment named for gloo or NCCL when it began: those win."""
+USER_IFNAMES = {v: os.environ[v] for v in SOCKET_IFNAME_VARS
+                if os.environ.get(v) and os.environ[v] != os.environ.get(DERIVED_IFNAME)}
+"""Interfaces this process's environment named for gloo or NCCL when it began: those win.
+Not one that listen_on chose in a process this one was started from (a kernel that ran
+torch::distributed_init itself, then started engines on other hosts)."""
 
 
 def resolve(host: str) -> str:
@@ -62,6 +65,7 @@ def listen_on(address: str) -> None:
     interface = interface_of(address)
     for variable in SOCKET_IFNAME_VARS:
         os.environ[variable] = USER_IFNAMES.get(variable) or interface
+    os.environ[DERIVED_IFNAME] = interface
 
 
 def local_addresses() -> list[str]:

@@ -34,6 +34,11 @@ ENGINE_HOST = "TORCHTCL_ENGINE_HOST"
 """Set by the launcher for engines it starts on a named host (ssh): the name placement
 groups them by, so two names of one machine are two hosts, as the user laid them out."""
 
+DERIVED_IFNAME = "TORCHTCL_DERIVED_IFNAME"
+"""Set beside GLOO_SOCKET_IFNAME and NCCL_SOCKET_IFNAME when this package chose their
+interface (addresses.listen_on), so that a process started from that one (an engine, which
+inherits its environment even through srun) does not take the choice for its user's."""
+
 LAUNCH_RANK_VARS = ("SLURM_PROCID", "OMPI_COMM_WORLD_RANK", "PMIX_RANK", "PMI_RANK")
 """Where srun and mpiexec tell a process its rank among those they started: placement
 numbers ranks in this order when every engine has one."""
