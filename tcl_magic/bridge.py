@@ -40,10 +40,9 @@ def bridge(spec: CommandSpec, ctx: Any) -> Callable[..., Answer]:
     if spec.tail or spec.forms or any(p.kind is SCRIPT for p in spec.params):
         return general
     required = spec.required
-    if required and all(p.kind in (TENSOR, TENSOR_OR_NUMBER) for p in required) \
-            and list(spec.params[:len(required)]) == required:
-        return _tensors_path(spec, ctx, answer, general)
-    return _positional_path(spec, ctx, answer, general)
+    tensors_first = all(p.kind in (TENSOR, TENSOR_OR_NUMBER) for p in required) \
+        and list(spec.params[:len(required)]) == required
+    return _positional_path(spec, ctx, answer, general, len(required) if tensors_first else 0)
 
 
 def invoke(spec: CommandSpec, ctx: Any, args: Sequence[str], answer: Callable[[Sequence[Any]], Answer]) -> Answer:
@@ -76,44 +75,26 @@ def answerer(spec: CommandSpec, ctx: Any) -> Callable[[Sequence[Any]], Answer]:
     return answer
 
 
-def _positional_path(spec: CommandSpec, ctx: Any, answer, general) -> Callable[..., Answer]:
-    """Positional words only, each converted by its parameter's kind."""
-    kinds = tuple(p.kind.parse for p in spec.params)
-    defaults = tuple(p.default for p in spec.params)
-    least, most = len(spec.required), len(spec.params)
-
-    def call(*args: str) -> Answer:
-        n = len(args)
-        if n < least or n > most or any(word[:1] == "-" for word in args):
-            return general(*args)
-        try:
-            values = [kind(text, ctx) for kind, text in zip(kinds, args)]
-        except Exception:
-            return general(*args)
-        return answer(values + list(defaults[n:]))
-    return call
-
-
-def _tensors_path(spec: CommandSpec, ctx: Any, answer, general) -> Callable[..., Answer]:
-    """The fastest path, for commands whose required parameters are tensors (the arithmetic
-    of tight loops, a collective's tensor), called with those and positional words for the
-    optional ones: the handles are looked up directly, the other words converted by kind."""
-    least, most = len(spec.required), len(spec.params)
-    kinds = tuple(p.kind.parse for p in spec.params[least:])
-    defaults = [p.default for p in spec.params[least:]]
+def _positional_path(spec: CommandSpec, ctx: Any, answer, general, looked_up: int = 0) -> Callable[..., Answer]:
+    """Positional words only: the first `looked_up` (required tensors: the arithmetic of
+    tight loops, a collective's tensor) looked up as handles directly, the others converted
+    by their parameter's kind."""
     tensors = ctx.handles.live  # the registry's own dict: a lookup, no call
+    kinds = tuple(p.kind.parse for p in spec.params[looked_up:])
+    defaults = [p.default for p in spec.params]
+    least, most = len(spec.required), len(spec.params)
 
     def call(*args: str) -> Answer:
         n = len(args)
-        if n < least or n > most or any(word[:1] == "-" for word in args[least:]):
+        if n < least or n > most or any(word[:1] == "-" for word in args[looked_up:]):
             return general(*args)
         try:
-            values = [tensors[text] for text in args[:least]]
-            if n > least:
-                values += [kind(text, ctx) for kind, text in zip(kinds, args[least:])]
+            values = [tensors[text] for text in args[:looked_up]]
+            if n > looked_up:
+                values += [kind(text, ctx) for kind, text in zip(kinds, args[looked_up:])]
         except Exception:
             return general(*args)
-        return answer(values + defaults[n - least:])
+        return answer(values + defaults[n:])
     return call
 
 
