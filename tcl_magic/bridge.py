@@ -10,6 +10,7 @@ the function's result what Tcl sees: a tensor becomes a handle.
 """
 from __future__ import annotations
 
+import re
 import traceback
 from typing import Any, Callable, Sequence
 
@@ -105,7 +106,7 @@ def failure_of(spec: CommandSpec, err: Exception) -> Answer:
     if isinstance(err, HandleError):
         return failure(TclCommandError(str(err), "HANDLE"))
     if out_of_memory(err):
-        answer = failure(TclCommandError(f"torch::{spec.name}: {first_line(err)}", "TORCH"))
+        answer = failure(TclCommandError(f"torch::{spec.name}: {out_of_memory_message(err, spec.retries)}", "MEMORY"))
         return (OUT_OF_MEMORY, *answer[1:]) if spec.retries else answer
     if isinstance(err, (RuntimeError, ValueError, IndexError)):
         # torch reports a user's impossible request this way (shape mismatch, dim out of range, ...)
@@ -129,6 +130,34 @@ def out_of_memory(err: Exception) -> bool:
     if isinstance(err, (torch.OutOfMemoryError, MemoryError)):
         return True
     return isinstance(err, RuntimeError) and any(words in first_line(err) for words in _OUT_OF_MEMORY_WORDS)
+
+
+_ASKED = re.compile(r"tried to allocate (\d+) bytes")
+"""How torch's CPU allocator states the size it could not get, inside a C++ assertion."""
+
+
+def out_of_memory_message(err: Exception, retried: bool) -> str:
+    """Out of memory in words a user acts on: the size asked for (the CPU allocator's message
+    is a C++ assertion, CUDA's is already worded), and whether freeing did not help (a
+    command that may run twice is answered only after the sweep and its second call)."""
+    asked = _ASKED.search(first_line(err)) if isinstance(err, RuntimeError) else None
+    if asked:
+        n = int(asked.group(1))
+        what = f"out of memory: could not allocate {_size(n)} ({n} bytes) in this process's memory"
+    elif isinstance(err, torch.OutOfMemoryError):
+        what = first_line(err)
+    else:
+        what = "out of memory"
+    return what + ("; freeing every tensor that nothing reaches did not make room" if retried else "")
+
+
+def _size(n: int) -> str:
+    """1536 -> '1.5 KiB'."""
+    for unit in ("bytes", "KiB", "MiB", "GiB"):
+        if n < 1024:
+            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
+        n /= 1024
+    return f"{n:.1f} TiB"
 
 
 def wrapper_procs(spec: CommandSpec) -> str:
