@@ -18,6 +18,7 @@ import torch
 
 from .errors import TclCommandError, first_line
 from .handles import HandleError
+from .results import format_bytes
 from .spec import SCRIPT, TENSOR, TENSOR_OR_NUMBER, CommandSpec, Scoped
 
 OK, FAILED = 0, 1
@@ -143,21 +144,12 @@ def out_of_memory_message(err: Exception, retried: bool) -> str:
     asked = _ASKED.search(first_line(err)) if isinstance(err, RuntimeError) else None
     if asked:
         n = int(asked.group(1))
-        what = f"out of memory: could not allocate {_size(n)} ({n} bytes) in this process's memory"
+        what = f"out of memory: could not allocate {format_bytes(n)} ({n} bytes) in this process's memory"
     elif isinstance(err, torch.OutOfMemoryError):
         what = first_line(err)
     else:
         what = "out of memory"
     return what + ("; freeing every tensor that nothing reaches did not make room" if retried else "")
-
-
-def _size(n: int) -> str:
-    """1536 -> '1.5 KiB'."""
-    for unit in ("bytes", "KiB", "MiB", "GiB"):
-        if n < 1024:
-            return f"{n} {unit}" if unit == "bytes" else f"{n:.1f} {unit}"
-        n /= 1024
-    return f"{n:.1f} TiB"
 
 
 def wrapper_procs(spec: CommandSpec) -> str:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from typing import Callable, Hashable, Iterable, Sequence, TypeVar
 
 from .comm.states import RankState, awaited, describe, not_arrived, rank_words
-from .results import CellResult, TensorSummary
+from .results import CellResult, TensorSummary, format_bytes
 
 K = TypeVar("K", bound=Hashable)
 
@@ -90,14 +90,6 @@ def result_lines(results: Sequence[CellResult]) -> list[str]:
 
 def format_shape(shape: Sequence[int]) -> str:
     return "x".join(str(d) for d in shape) if shape else "scalar"
-
-
-def format_bytes(count: int) -> str:
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if count < 1024 or unit == "GiB":
-            return f"{count} B" if unit == "B" else f"{count:.1f} {unit}"
-        count /= 1024
-    return f"{count:.1f} TiB"  # pragma: no cover
 
 
 def format_tensor(summary: TensorSummary | None) -> str:

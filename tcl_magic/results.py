@@ -82,3 +82,12 @@ class CellResult:
     def text(self, stream: str | None = None) -> str:
         """The captured output, all of it or one stream's."""
         return "".join(text for s, text in self.output if stream in (None, s))
+
+
+def format_bytes(count: int) -> str:
+    """A size as people read it: '512 B', '95.4 MiB', '149.0 GiB'."""
+    for unit in ("B", "KiB", "MiB"):
+        if count < 1024:
+            return f"{count} B" if unit == "B" else f"{count:.1f} {unit}"
+        count /= 1024
+    return f"{count:.1f} GiB"

@@ -17,8 +17,9 @@ import time
 
 from IPython.display import display
 
-from .display import ScatterPicture, TensorTable, format_bytes, format_shape, row_span
+from .display import ScatterPicture, TensorTable, format_shape, row_span
 from .live_widget import show_widget
+from .results import format_bytes
 
 RANK_COLOURS = ("#4e79a7", "#f28e2b", "#59a14f", "#e15759", "#76b7b2", "#edc948", "#b07aa1", "#ff9da7")
 
