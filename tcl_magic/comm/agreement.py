@@ -21,11 +21,11 @@ import os
 import time
 from dataclasses import dataclass
 from datetime import timedelta
-from typing import TYPE_CHECKING, Iterator, Sequence
+from typing import TYPE_CHECKING, Callable, Iterator, Sequence, TypeVar
 
 import torch
 
-from ..errors import TclCommandError, first_line
+from ..errors import TclCommandError, first_line, out_of_memory, out_of_memory_message
 from .board import Board
 from .rounds import RoundFailed
 from .stores import connect_store
@@ -101,6 +101,22 @@ def meta_slot(dtype: torch.dtype, shape: Sequence[int]) -> list[int] | None:
 def header_meta(header: Sequence[int]) -> tuple[torch.dtype, tuple[int, ...]]:
     """(dtype, shape) back from a slot's metadata read as a list."""
     return _DTYPE_CODES[header[0]], tuple(header[2:2 + header[1]])
+
+
+T = TypeVar("T")
+
+
+def before_round(make: Callable[[], T]) -> tuple[T | None, TclCommandError | None]:
+    """`make()`, which allocates what a call's data phase needs, run before the round: (its
+    value, None), or (None, this rank's refusal) when memory ran out. Out of memory in the
+    data phase would leave the other members waiting inside gloo until the timeout, and the
+    process group broken; refused in the round, it fails the call on every member at once."""
+    try:
+        return make(), None
+    except (RuntimeError, MemoryError) as err:
+        if not out_of_memory(err):
+            raise
+        return None, TclCommandError(out_of_memory_message(err, retried=False), "MEMORY")
 
 
 class Agreement:

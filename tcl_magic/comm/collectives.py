@@ -5,17 +5,29 @@ are not running this cell), check rank arguments against it, answer as a world o
 would when there is no process group, give ranks outside the group an empty tensor, then
 declare its call to the agreement layer and move the data inside it. Results are new
 tensors on the rank's device.
+
+Memory is taken before the round: a rank that runs out of memory once its peers have
+entered gloo would leave them waiting there until the timeout, and break the process
+group. So each rank allocates its result before it arrives, in the shape its own tensor
+implies (every member's tensor is alike in the usual call), and refuses the call if it
+cannot: every member fails at once. When the round shows that some member's tensor
+implied another shape than the call needs, every member knows it alike, and they meet in
+a second round once those members have allocated.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, Sequence
 
 import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError
-from .agreement import REDUCE_NAMES, Call, PeerMeta
+from .agreement import REDUCE_NAMES, Call, PeerMeta, before_round
 from .world import Comm, Group, chunk_sizes
+
+Need = Callable[[int, Sequence[PeerMeta]], "PeerMeta | None"]
+"""The result buffer that member i of a call needs (its dtype and shape), from every
+member's agreed metadata; None when it needs none."""
 
 REDUCE_OPS = dict(zip(REDUCE_NAMES, (dist.ReduceOp.SUM, dist.ReduceOp.SUM, dist.ReduceOp.MAX,
                                      dist.ReduceOp.MIN, dist.ReduceOp.PRODUCT)))
@@ -39,6 +51,34 @@ def _require_same(metas: list[PeerMeta], group: Group, what: str, trailing_only:
     if len(shapes) > 1 or len({m.dtype for m in metas}) > 1:
         dims = "dtypes or trailing dimensions" if trailing_only else "shapes or dtypes"
         raise TclCommandError(f"cannot {what} tensors of different {dims} ({_describe(metas, group)})", "SHAPE")
+
+
+def _empty(comm: Comm, meta: PeerMeta | None) -> torch.Tensor | None:
+    return None if meta is None else torch.empty(meta.shape, dtype=meta.dtype, device=comm.device)
+
+
+class _Result:
+    """This rank's result buffer: allocated before the round in the shape its own tensor
+    implies (`refusal` if memory ran out), checked against the agreed call in the data phase."""
+
+    def __init__(self, comm: Comm, group: Group, need: Need, own: torch.Tensor) -> None:
+        self.comm, self.group, self.need = comm, group, need
+        self.mine = group.ranks.index(comm.rank)
+        members = len(group.ranks)
+        self.tensor, self.refusal = before_round(
+            lambda: _empty(comm, need(self.mine, [PeerMeta(own.dtype, tuple(own.shape))] * members)))
+
+    def agreed(self, call: Call, metas: Sequence[PeerMeta]) -> torch.Tensor | None:
+        """The buffer the agreed call needs. When some member's own tensor implied another
+        one (every member sees which from the metadata alike), those members allocate it,
+        and all meet in a second round, which fails on every member if one ran out of memory."""
+        n = len(metas)
+        if metas.count(metas[0]) == n or all(self.need(i, metas) == self.need(i, [metas[i]] * n) for i in range(n)):
+            return self.tensor  # (alike tensors: each member planned from the call's own metadata)
+        self.tensor = None  # freed before the right one is made
+        self.tensor, refusal = before_round(lambda: _empty(self.comm, self.need(self.mine, metas)))
+        with self.comm.agreement.collective(Call(call.op, call.group, arg=call.arg, refusal=refusal)):
+            return self.tensor
 
 
 def _enter(comm: Comm, group_name: str, tensor: torch.Tensor, rank_label: str | None = None, rank: int = 0,
@@ -66,18 +106,27 @@ def scatter(comm: Comm, tensor: torch.Tensor, src: int, group_name: str) -> torc
     group, early = _enter(comm, group_name, tensor, "src", src)
     if early is not None:
         return early
-    refusal = _split_refusal(tensor, group, "split") if comm.rank == src else None
-    with comm.agreement.collective(Call("scatter", group, tensor, src, refusal)) as metas:
-        return _scatter_data(comm, tensor, src, group, metas[group.ranks.index(src)])
+    source, refusal = None, None
+    if comm.rank == src:
+        source, refusal = before_round(lambda: tensor.to(comm.device).contiguous())
+        refusal = _split_refusal(tensor, group, "split") or refusal
+    at = group.ranks.index(src)
+
+    def need(i: int, metas: Sequence[PeerMeta]) -> PeerMeta | None:
+        shape = metas[at].shape
+        return PeerMeta(metas[at].dtype, (chunk_sizes(shape[0], len(metas))[i], *shape[1:])) if shape else None
+
+    result = _Result(comm, group, need, tensor)
+    call = Call("scatter", group, tensor, src, refusal or result.refusal)
+    with comm.agreement.collective(call) as metas:
+        return _scatter_data(comm, source, src, group, metas[at], result.agreed(call, metas))
 
 
-def _scatter_data(comm: Comm, tensor: torch.Tensor, src: int, group: Group, meta: PeerMeta) -> torch.Tensor:
+def _scatter_data(comm: Comm, source: torch.Tensor | None, src: int, group: Group, meta: PeerMeta,
+                  out: torch.Tensor) -> torch.Tensor:
     sizes = chunk_sizes(meta.shape[0], len(group.ranks))
     mine = group.ranks.index(comm.rank)
-    out = torch.empty((sizes[mine], *meta.shape[1:]), dtype=meta.dtype, device=comm.device)
-    chunks = None
-    if comm.rank == src:
-        chunks = list(tensor.to(comm.device).contiguous().tensor_split(len(group.ranks)))
+    chunks = list(source.tensor_split(len(group.ranks))) if comm.rank == src else None
     if len(set(sizes)) == 1:
         dist.scatter(out, chunks, src=src, group=group.pg)
         return out
@@ -97,20 +146,30 @@ def gather(comm: Comm, tensor: torch.Tensor, dst: int, group_name: str, concat: 
                           alone=lambda: tensor.clone() if concat else tensor.unsqueeze(0).clone())
     if early is not None:
         return early
-    tensor = tensor.to(comm.device).contiguous()
-    refusal = "a 0-dimensional tensor cannot be concatenated: give it at least one dimension" \
-        if concat and tensor.dim() == 0 else None
-    with comm.agreement.collective(Call("gather", group, tensor, dst, refusal)) as metas:
+    own, refusal = before_round(lambda: tensor.to(comm.device).contiguous())
+    if concat and tensor.dim() == 0:
+        refusal = "a 0-dimensional tensor cannot be concatenated: give it at least one dimension"
+    at = group.ranks.index(dst)
+
+    def need(i: int, metas: Sequence[PeerMeta]) -> PeerMeta | None:
+        if i != at or (concat and not all(m.shape for m in metas)):
+            return None
+        rows = (sum(m.shape[0] for m in metas), *metas[i].shape[1:]) if concat else (len(metas), *metas[i].shape)
+        return PeerMeta(metas[i].dtype, rows)
+
+    result = _Result(comm, group, need, tensor)
+    call = Call("gather", group, tensor, dst, refusal or result.refusal)
+    with comm.agreement.collective(call) as metas:
         try:
             _require_same(metas, group, "concatenate" if concat else "stack", trailing_only=concat)
         except TclCommandError as err:
             hint = "" if concat else "; use -mode cat to concatenate chunks of uneven length along dimension 0"
             raise TclCommandError(f"{err}{hint}", "SHAPE") from None
-        return _gather_data(comm, tensor, dst, group, concat, metas)
+        return _gather_data(comm, own, dst, group, concat, metas, result.agreed(call, metas))
 
 
 def _gather_data(comm: Comm, tensor: torch.Tensor, dst: int, group: Group, concat: bool,
-                 metas: list[PeerMeta]) -> torch.Tensor:
+                 metas: list[PeerMeta], out: torch.Tensor | None) -> torch.Tensor:
     if comm.rank != dst:
         if concat:
             comm.exchange([dist.P2POp(dist.isend, tensor, dst, group.pg)] if tensor.numel() else [])
@@ -118,12 +177,9 @@ def _gather_data(comm: Comm, tensor: torch.Tensor, dst: int, group: Group, conca
             dist.gather(tensor, None, dst=dst, group=group.pg)
         return comm.empty_like_rows(tensor if concat else tensor.unsqueeze(0))
     if not concat:  # received straight into the rows of the result: no stacking copy
-        out = torch.empty((len(group.ranks), *tensor.shape), dtype=tensor.dtype, device=comm.device)
         dist.gather(tensor, list(out.unbind(0)), dst=dst, group=group.pg)
         return out
-    rows = [m.shape[0] for m in metas]
-    out = torch.empty((sum(rows), *tensor.shape[1:]), dtype=tensor.dtype, device=comm.device)
-    parts = out.split(rows)
+    parts = out.split([m.shape[0] for m in metas])
     parts[group.ranks.index(dst)].copy_(tensor)
     comm.exchange([dist.P2POp(dist.irecv, p, r, group.pg)
                    for p, r in zip(parts, group.ranks) if r != dst and p.numel()])
@@ -135,13 +191,16 @@ def broadcast(comm: Comm, tensor: torch.Tensor, root: int, group_name: str) -> t
     group, early = _enter(comm, group_name, tensor, "root", root)
     if early is not None:
         return early
-    with comm.agreement.collective(Call("broadcast", group, tensor, root)) as metas:
-        meta = metas[group.ranks.index(root)]
+    at = group.ranks.index(root)
+    result = _Result(comm, group, lambda i, metas: None if i == at else metas[at], tensor)
+    source, refusal = None, result.refusal
+    if comm.rank == root:  # tensors are never modified in place by torch:: commands: root shares its storage
+        source, refusal = before_round(lambda: tensor.to(comm.device).contiguous())
+    call = Call("broadcast", group, tensor, root, refusal)
+    with comm.agreement.collective(call) as metas:
+        out = result.agreed(call, metas)
         if comm.rank == root:
-            # tensors are never modified in place by torch:: commands, so root can share its storage
-            out = tensor.to(comm.device).contiguous()
-        else:
-            out = torch.empty(meta.shape, dtype=meta.dtype, device=comm.device)
+            out = source
         dist.broadcast(out, src=root, group=group.pg)
     return out
 
@@ -151,8 +210,8 @@ def all_reduce(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -> to
     group, early = _enter(comm, group_name, tensor, alone=lambda: _finish_mean(tensor.clone(), op, 1))
     if early is not None:
         return early
-    result = tensor.to(comm.device, copy=True).contiguous()
-    with comm.agreement.collective(Call("all_reduce", group, result, _op_code(op))) as metas:
+    result, refusal = before_round(lambda: tensor.to(comm.device, copy=True).contiguous())
+    with comm.agreement.collective(Call("all_reduce", group, tensor, _op_code(op), refusal)) as metas:
         _require_same(metas, group, "reduce")
         dist.all_reduce(result, op=REDUCE_OPS[op], group=group.pg)
     return _finish_mean(result, op, len(group.ranks))
@@ -163,17 +222,25 @@ def reduce_scatter(comm: Comm, tensor: torch.Tensor, op: str, group_name: str) -
     group, early = _enter(comm, group_name, tensor, alone=lambda: _finish_mean(tensor.clone(), op, 1))
     if early is not None:
         return early
-    tensor = tensor.to(comm.device).contiguous()
-    call = Call("reduce_scatter", group, tensor, _op_code(op), _split_refusal(tensor, group, "split"))
+    refusal = _split_refusal(tensor, group, "split")
+    sizes = chunk_sizes(tensor.shape[0], len(group.ranks)) if tensor.dim() else []
+    mine = group.ranks.index(comm.rank)
+
+    def buffers() -> tuple[torch.Tensor, torch.Tensor, torch.Tensor | None]:
+        """The input on the device, this rank's chunk, and (for uneven chunks) the whole
+        reduction, whose rows the chunk is copied from."""
+        source = tensor.to(comm.device).contiguous()
+        out = torch.empty((sizes[mine], *tensor.shape[1:]), dtype=tensor.dtype, device=comm.device)
+        return source, out, None if len(set(sizes)) == 1 else source.clone()
+
+    made, short = before_round(buffers) if refusal is None else (None, None)
+    call = Call("reduce_scatter", group, tensor, _op_code(op), refusal or short)
     with comm.agreement.collective(call) as metas:
         _require_same(metas, group, "reduce")
-        sizes = chunk_sizes(tensor.shape[0], len(group.ranks))
-        mine = group.ranks.index(comm.rank)
-        out = torch.empty((sizes[mine], *tensor.shape[1:]), dtype=tensor.dtype, device=comm.device)
-        if len(set(sizes)) == 1:
-            dist.reduce_scatter_tensor(out, tensor, op=REDUCE_OPS[op], group=group.pg)
+        source, out, reduced = made
+        if reduced is None:
+            dist.reduce_scatter_tensor(out, source, op=REDUCE_OPS[op], group=group.pg)
         else:  # uneven chunks: reduce the whole tensor, keep this rank's rows
-            reduced = tensor.clone()
             dist.all_reduce(reduced, op=REDUCE_OPS[op], group=group.pg)
             out.copy_(reduced.tensor_split(len(group.ranks))[mine])
     return _finish_mean(out, op, len(group.ranks))
@@ -184,15 +251,21 @@ def all_to_all(comm: Comm, tensor: torch.Tensor, group_name: str) -> torch.Tenso
     group, early = _enter(comm, group_name, tensor)
     if early is not None:
         return early
-    tensor = tensor.to(comm.device).contiguous()
-    with comm.agreement.collective(Call("all_to_all", group, tensor, 0, _split_refusal(tensor, group, "split"))) \
-            as metas:
+    source, refusal = before_round(lambda: tensor.to(comm.device).contiguous())
+    members, mine = len(group.ranks), group.ranks.index(comm.rank)
+
+    def need(i: int, metas: Sequence[PeerMeta]) -> PeerMeta | None:
+        if not all(m.shape for m in metas):
+            return None
+        return PeerMeta(metas[i].dtype, (sum(chunk_sizes(m.shape[0], members)[i] for m in metas), *metas[i].shape[1:]))
+
+    result = _Result(comm, group, need, tensor)
+    call = Call("all_to_all", group, tensor, 0, _split_refusal(tensor, group, "split") or refusal or result.refusal)
+    with comm.agreement.collective(call) as metas:
         _require_same(metas, group, "exchange", trailing_only=True)
-        members, mine = len(group.ranks), group.ranks.index(comm.rank)
-        send_rows = chunk_sizes(tensor.shape[0], members)
         recv_rows = [chunk_sizes(m.shape[0], members)[mine] for m in metas]
-        out = torch.empty((sum(recv_rows), *tensor.shape[1:]), dtype=tensor.dtype, device=comm.device)
-        dist.all_to_all_single(out, tensor, recv_rows, send_rows, group=group.pg)
+        out = result.agreed(call, metas)
+        dist.all_to_all_single(out, source, recv_rows, chunk_sizes(tensor.shape[0], members), group=group.pg)
     return out
 
 

@@ -26,7 +26,7 @@ import torch
 import torch.distributed as dist
 
 from ..errors import TclCommandError, first_line, invalid, invalid_rank
-from .agreement import MAX_DIMS, header_meta, meta_slot, op_code
+from .agreement import MAX_DIMS, before_round, header_meta, meta_slot, op_code
 from .rounds import RoundFailed
 from .states import format_ranks, pair_key
 from .world import Comm
@@ -63,12 +63,16 @@ class Transfer:
         self.recorded = False
         src, dst = (comm.rank, peer) if op == "send" else (peer, comm.rank)
         self.src, self.dst = src, dst
-        self.payload = None if tensor is None else tensor.to(comm.device).contiguous()
-        if self.payload is not None:
-            dtype, shape = self.payload.dtype, tuple(self.payload.shape)
+        if tensor is not None:
+            dtype, shape = tensor.dtype, tuple(tensor.shape)
         mine = meta_slot(dtype, shape)
-        refusal = None if mine is not None else (f"a tensor of dtype {_dtype(dtype)} or of more than "
-                                                 f"{MAX_DIMS} dimensions cannot be {'sent' if op == 'send' else 'received'}")
+        refusal = None if mine is not None else TclCommandError(
+            f"a tensor of dtype {_dtype(dtype)} or of more than {MAX_DIMS} dimensions cannot be "
+            f"{'sent' if op == 'send' else 'received'}", "VALUE")
+        # what the data phase sends or receives into, allocated before the round (agreement.before_round)
+        self.payload, short = before_round(lambda: tensor.to(comm.device).contiguous() if tensor is not None
+                                           else torch.empty(shape, dtype=dtype, device=comm.device))
+        refusal = refusal or short
         slot = [1] if refusal else [0, op_code(op), tag, *mine]
         self.refusal = refusal
         self.pair = comm.agreement.board.arrive_pair(
@@ -87,7 +91,7 @@ class Transfer:
             rows = self.comm.agreement.board.pair_verdict(self.pair)
             self.times[1] = time.time()
             self._check(rows)
-            self.received = self._move_data(rows)
+            self.received = self._move_data()
         except BaseException as err:  # reported by finish(), on the thread that asks
             self.error = err
         finally:
@@ -99,7 +103,7 @@ class Transfer:
     def _check(self, rows: list[list[int]]) -> None:
         """Both sides fail alike: a side that refused, or a receive of another shape or dtype."""
         if self.refusal:
-            raise TclCommandError(self.refusal, "VALUE")
+            raise self.refusal
         by_rank = dict(zip(self.pair.members, rows))
         refused = [r for r, row in by_rank.items() if row[0]]
         if refused:
@@ -112,7 +116,7 @@ class Transfer:
                 f"but rank {self.dst}'s receive asked for {_shape(asked)} {_dtype(asked_dtype)}: nothing was "
                 "sent; receive with the sender's shape and dtype", "SHAPE")
 
-    def _move_data(self, rows: list[list[int]]) -> torch.Tensor | None:
+    def _move_data(self) -> torch.Tensor | None:
         """After the round agreed: the data, posted after the previous transfer of the same
         direction and tag (gloo pairs messages of one tag in the order they are posted)."""
         if self.previous is not None:
@@ -121,9 +125,8 @@ class Transfer:
             if self.op == "send":
                 work = dist.isend(self.payload, self.dst, tag=self.tag)
                 out = None
-            else:
-                dtype, shape = header_meta(dict(zip(self.pair.members, rows))[self.src][3:])
-                out = torch.empty(shape, dtype=dtype, device=self.comm.device)
+            else:  # the sender's shape and dtype: the round checked that they are the ones asked for
+                out = self.payload
                 work = dist.irecv(out, self.src, tag=self.tag)
         finally:
             self.data_posted.set()
@@ -155,11 +158,8 @@ class Transfer:
         if self.recorded:
             return
         self.recorded = True
-        nbytes = 0
-        if self.payload is not None:
-            nbytes = self.payload.numel() * self.payload.element_size()
-        elif self.received is not None:
-            nbytes = self.received.numel() * self.received.element_size()
+        moved = self.payload if self.op == "send" else self.received
+        nbytes = 0 if moved is None else moved.numel() * moved.element_size()
         outcome = "ok" if self.error is None else first_line(self.error)
         self.comm.agreement.timeline.record(
             self.command, self.pair.label, self.pair.group, self.pair.members, (*self.times, time.time()),
