@@ -62,7 +62,7 @@ class _Result:
     implies (`refusal` if memory ran out), checked against the agreed call in the data phase."""
 
     def __init__(self, comm: Comm, group: Group, need: Need, own: torch.Tensor) -> None:
-        self.comm, self.group, self.need = comm, group, need
+        self.comm, self.need = comm, need
         self.mine = group.ranks.index(comm.rank)
         members = len(group.ranks)
         self.tensor, self.refusal = before_round(
