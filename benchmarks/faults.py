@@ -13,7 +13,9 @@ all_reduce must give the right value on every rank, or the benchmark fails.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
+import resource
 import signal
 import statistics
 import threading
@@ -36,6 +38,8 @@ SCENARIOS = {
                                                "[torch::ones {2}] [expr {1 - $r}]}",
 }
 SPIN = "if {[torch::get_rank] == 3} {while 1 {incr i}} else {torch::distributed_barrier}"
+ROWS = 100_000_000  # rank 0 scatters {4 ROWS} float32: a chunk is 400 MB
+HEADROOM = 50 << 20
 CHECK = "torch::tensor_to_list [torch::distributed_all_reduce [torch::ones {1}] sum]"
 
 
@@ -51,6 +55,20 @@ def timed(supervisor: CellSupervisor, source: str, **options) -> float:
     if all(r.ok for r in results):
         raise SystemExit(f"expected a failure from {source!r}")
     return time.monotonic() - start
+
+
+@contextlib.contextmanager
+def memory_limited(pid: int, headroom: int = HEADROOM):
+    """The process may map `headroom` bytes more than it has mapped now (RLIMIT_AS), until
+    the block ends: a rank that really runs out of memory."""
+    with open(f"/proc/{pid}/statm") as statm:
+        mapped = int(statm.read().split()[0]) * resource.getpagesize()
+    before = resource.prlimit(pid, resource.RLIMIT_AS)
+    resource.prlimit(pid, resource.RLIMIT_AS, (mapped + headroom, before[1]))
+    try:
+        yield
+    finally:
+        resource.prlimit(pid, resource.RLIMIT_AS, before)
 
 
 def after(seconds: float, action) -> None:
@@ -73,6 +91,14 @@ def main() -> None:
                 times.append(timed(supervisor, source))
                 check_healthy(supervisor, options.ranks)
             rows.append((name, statistics.median(times)))
+        supervisor.run(f"set big [expr {{[torch::get_rank] == 0 ? [torch::zeros {{4 {ROWS}}}] : [torch::zeros 1]}}]")
+        times = []
+        for _ in range(options.repeats):
+            with memory_limited(cluster.rank_pids()[2]):
+                times.append(timed(supervisor, "set chunk [torch::distributed_scatter $big 0]"))
+            check_healthy(supervisor, options.ranks)
+        supervisor.run("unset big")
+        rows.append(("rank 2 cannot allocate its 400 MB chunk of a scatter", statistics.median(times)))
         times = []
         for _ in range(options.repeats):
             after(1.0, cluster.interrupt_ranks)

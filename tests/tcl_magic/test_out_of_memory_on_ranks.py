@@ -3,35 +3,20 @@ limited (RLIMIT_AS of one engine's process): it refuses the call in the agreemen
 so every rank is told at once, nothing waits in gloo, and the process group stays whole."""
 from __future__ import annotations
 
-import contextlib
-import resource
 import sys
 
 import pytest
 
+from benchmarks.faults import HEADROOM, ROWS, memory_limited
 from ranks import fresh, on_all, values
 
 pytestmark = pytest.mark.skipif(not sys.platform.startswith("linux"), reason="limits a process's address space")
 
-ROWS = 100_000_000
-"""A result of ROWS float32 is 400 MB: far more than the limited rank may map (HEADROOM),
-even with what its allocators release while the cell runs (up to about 90 MB seen)."""
-HEADROOM = 50 << 20
+# a result of ROWS float32 is 400 MB: far more than the limited rank may map (HEADROOM), even
+# with what its allocators release while the cell runs (up to about 90 MB seen)
+assert ROWS * 4 > HEADROOM + (200 << 20)
 SHORT = 2
 NOT_RUN = "not run: rank 2 of the world (ranks 0-3) reported an error for this call (see that rank's output)"
-
-
-@contextlib.contextmanager
-def memory_limited(pid: int):
-    """The process may map HEADROOM bytes more than it has mapped now, until the block ends."""
-    with open(f"/proc/{pid}/statm") as statm:
-        mapped = int(statm.read().split()[0]) * resource.getpagesize()
-    before = resource.prlimit(pid, resource.RLIMIT_AS)
-    resource.prlimit(pid, resource.RLIMIT_AS, (mapped + HEADROOM, before[1]))
-    try:
-        yield
-    finally:
-        resource.prlimit(pid, resource.RLIMIT_AS, before)
 
 
 def assert_refused_by_rank_2(results, needed: int) -> None:
@@ -93,6 +78,6 @@ def test_a_receive_that_cannot_allocate_is_refused_and_its_sender_told(cluster_o
     assert sender.error.message == ("not run: rank 2 reported an error for the transfer from rank 0 to rank 2 "
                                     "(tag 0) (see that rank's output)")
     assert sender.group_broken is None and receiver.group_broken is None
-    assert values(cluster, f"if {{[torch::get_rank] == 0}} {{torch::distributed_send [torch::ones {{2}}] 2}} "
+    assert values(cluster, "if {[torch::get_rank] == 0} {torch::distributed_send [torch::ones {2}] 2} "
                            "elseif {[torch::get_rank] == 2} {torch::tensor_to_list [torch::distributed_recv {2} 0]}") \
         == ["send_completed", "", "1.0 1.0", ""]
