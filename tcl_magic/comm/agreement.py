@@ -44,6 +44,7 @@ CALLS = {
     "barrier": ("distributed_barrier", None),
     "scatter": ("distributed_scatter", "src"),
     "gather": ("distributed_gather", "dst"),
+    "gather_cat": ("distributed_gather", "dst"),  # -mode cat: another data phase, so another call
     "broadcast": ("distributed_broadcast", "root"),
     "all_reduce": ("distributed_all_reduce", "op"),
     "reduce_scatter": ("distributed_reduce_scatter", "op"),
@@ -321,6 +322,7 @@ def _call(row: list[int]) -> str:
         return f"{command} of a data-parallel model"
     if op == "data_parallel":
         return command
+    name = "gather -mode cat" if op == "gather_cat" else op
     if label is None:
-        return op
-    return f"{op} {label}={REDUCE_NAMES[arg] if label == 'op' else arg}"
+        return name
+    return f"{name} {label}={REDUCE_NAMES[arg] if label == 'op' else arg}"

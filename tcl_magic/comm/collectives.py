@@ -158,7 +158,7 @@ def gather(comm: Comm, tensor: torch.Tensor, dst: int, group_name: str, concat: 
         return PeerMeta(metas[i].dtype, rows)
 
     result = _Result(comm, group, need, tensor)
-    call = Call("gather", group, tensor, dst, refusal or result.refusal)
+    call = Call("gather_cat" if concat else "gather", group, tensor, dst, refusal or result.refusal)
     with comm.agreement.collective(call) as metas:
         try:
             _require_same(metas, group, "concatenate" if concat else "stack", trailing_only=concat)

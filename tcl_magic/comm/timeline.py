@@ -55,7 +55,7 @@ def moved_bytes(op: str, arg: int, metas: Sequence, ranks: Sequence[int], me: in
     if me not in ranks or not metas:
         return 0, 0
     n, i = len(ranks), ranks.index(me)
-    if op in ("scatter", "gather", "broadcast") and arg not in ranks:
+    if op in ("scatter", "gather", "gather_cat", "broadcast") and arg not in ranks:
         return 0, 0
     if op == "scatter":
         src = metas[ranks.index(arg)]
@@ -63,7 +63,7 @@ def moved_bytes(op: str, arg: int, metas: Sequence, ranks: Sequence[int], me: in
         if me == arg:
             return (src.shape[0] - _chunk(src.shape[0], n, i)) * row, 0
         return 0, _chunk(src.shape[0], n, i) * row if src.shape else 0
-    if op == "gather":
+    if op in ("gather", "gather_cat"):
         if me == arg:
             return 0, sum(_nbytes(m) for j, m in enumerate(metas) if j != i)
         return _nbytes(metas[i]), 0

@@ -95,6 +95,18 @@ def test_ranks_that_name_different_sources_get_an_error_not_a_hang(cluster):
         assert "are not making the same call (rank 0: scatter src=0, rank 1: scatter src=1" in r.error.message
 
 
+def test_ranks_that_gather_in_different_modes_get_an_error_not_a_hang(cluster):
+    # stacking and concatenating move data differently (gloo's gather, or transfers): another call
+    results = on_all(cluster, "torch::distributed_gather [torch::ones {2}] 0 "
+                              "-mode [expr {[torch::get_rank] == 1 ? {cat} : {stack}}]")
+    for r in results:
+        assert r.group_broken is None
+        assert "are not making the same call (rank 0: gather dst=0, rank 1: gather -mode cat dst=0" \
+            in r.error.message, r.error
+    assert values(cluster, "torch::tensor_shape [torch::distributed_gather [torch::ones {2}] 0 -mode cat]")[0] \
+        == str(2 * cluster.world_size)
+
+
 def test_a_zero_dimensional_source_is_refused_on_every_rank(cluster):
     results = on_all(cluster, "torch::distributed_scatter [torch::tensor_create 5 {}] 0")
     assert results[0].error.message == (f"a 0-dimensional tensor cannot be split across the "
