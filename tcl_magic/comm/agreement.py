@@ -221,6 +221,13 @@ class Agreement:
             now = time.time()
             self._record(call, (arrived, agreed, now, now), metas, outcome)
 
+    def confirm(self, call: Call) -> None:
+        """One more round inside `call`'s data phase, before data moves: every member says
+        whether it can go on (`call.refusal`: why not, e.g. it could not allocate what the
+        agreed call needs), and all fail alike if one cannot. Part of the call, so no line
+        of its own in the timeline."""
+        self._agree(call)
+
     def _record(self, call: Call, times: tuple, metas: Sequence[PeerMeta], outcome: str) -> None:
         group = call.group
         if call.payload:

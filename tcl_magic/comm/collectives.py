@@ -77,8 +77,8 @@ class _Result:
             return self.tensor  # (alike tensors: each member planned from the call's own metadata)
         self.tensor = None  # freed before the right one is made
         self.tensor, refusal = before_round(lambda: _empty(self.comm, self.need(self.mine, metas)))
-        with self.comm.agreement.collective(Call(call.op, call.group, arg=call.arg, refusal=refusal)):
-            return self.tensor
+        self.comm.agreement.confirm(Call(call.op, call.group, arg=call.arg, refusal=refusal))
+        return self.tensor
 
 
 def _enter(comm: Comm, group_name: str, tensor: torch.Tensor, rank_label: str | None = None, rank: int = 0,

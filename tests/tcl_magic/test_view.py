@@ -14,6 +14,7 @@ set data [torch::tensor_reshape [torch::arange -start 0 -end 30 -dtype float32] 
 if {[torch::get_rank] == 3} { after 300 }
 set chunk [torch::distributed_scatter $data 0]
 puts "rank [torch::get_rank] holds [lindex [torch::tensor_shape $chunk] 0] rows"
+set back [torch::distributed_gather $chunk 0 -mode cat]
 set total [torch::distributed_all_reduce [torch::ones {2}] sum]
 if {[torch::get_rank] == 0} { torch::distributed_send [torch::ones {4}] 1 }
 if {[torch::get_rank] == 1} { set got [torch::distributed_recv {4} 0] }
@@ -59,8 +60,10 @@ def test_the_table_holds_each_ranks_shape_and_the_values_of_small_tensors(view):
 
 def test_the_timeline_lists_the_calls_in_order_with_who_kept_whom_waiting(view):
     calls = view[MIME]["calls"]
-    assert [c["op"] for c in calls] == ["distributed_scatter", "distributed_all_reduce", "distributed_send",
-                                        "distributed_barrier"]
+    # one line per call: the uneven gather's second round (its result's size is known only
+    # after the first) is part of the call
+    assert [c["op"] for c in calls] == ["distributed_scatter", "distributed_gather", "distributed_all_reduce",
+                                        "distributed_send", "distributed_barrier"]
     scatter = calls[0]
     assert scatter["members"] == [0, 1, 2, 3] and scatter["last"] == 3
     by_rank = {e["rank"]: e for e in scatter["events"]}
@@ -70,7 +73,9 @@ def test_the_timeline_lists_the_calls_in_order_with_who_kept_whom_waiting(view):
     assert by_rank[3]["waited_for"] is None
     assert by_rank[0]["sent"] == 84 and by_rank[0]["received"] == 0  # rows 3-9 of 3 float32
     assert by_rank[2]["received"] == 24 and by_rank[2]["sent"] == 0
-    transfer = calls[2]
+    gather = {e["rank"]: (e["sent"], e["received"]) for e in calls[1]["events"]}
+    assert gather == {0: (0, 84), 1: (36, 0), 2: (24, 0), 3: (24, 0)}
+    transfer = calls[3]
     assert [(e["rank"], e["op"], e["sent"], e["received"]) for e in transfer["events"]] == [
         (0, "distributed_send", 16, 0), (1, "distributed_recv", 0, 16)]
     assert transfer["group"] == "the transfer from rank 0 to rank 1 (tag 0)"
