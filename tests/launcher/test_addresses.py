@@ -1,5 +1,10 @@
 """Which address the caller's controller and store listen on, and which interface a rank's
 gloo sockets use (pure functions over this machine's real interfaces)."""
+import json
+import os
+import subprocess
+import sys
+
 import pytest
 
 from launcher import LaunchError
@@ -31,36 +36,29 @@ def test_the_interface_of_an_address_is_the_one_that_holds_it():
     assert interface_of("127.0.0.2") == "lo"  # all of 127/8 is loopback
 
 
-def _user_ifnames_of_a_child(env: dict) -> dict:
-    """USER_IFNAMES as a process started with `env` reads them."""
-    import json
-    import subprocess
-    import sys
 
-    done = subprocess.run([sys.executable, "-c", "import json; from launcher.addresses import USER_IFNAMES; "
-                           "print(json.dumps(USER_IFNAMES))"], env=env, capture_output=True, text=True, check=True)
+def _run(code: str, env: dict) -> dict:
+    """What a fresh Python process started with `env` prints as JSON after `code`."""
+    done = subprocess.run([sys.executable, "-c", f"import json, os\n{code}"], env=env, capture_output=True,
+                          text=True, check=True)
     return json.loads(done.stdout)
+
+
+CHILD = "from launcher.addresses import USER_IFNAMES; print(json.dumps(USER_IFNAMES))"
+PARENT = ("from launcher.addresses import listen_on; listen_on('127.0.0.1'); "
+          "print(json.dumps({k: v for k, v in os.environ.items() if 'IFNAME' in k}))")
 
 
 def test_an_interface_chosen_by_a_parent_is_not_taken_for_the_users_choice():
     """A kernel that joined a world itself (torch::distributed_init: listen_on) and then starts
     engines: they inherit its environment, and must choose their own interface on their own
     host, not bind to the kernel's (which broke a later two-host Slurm cluster)."""
-    import json
-    import os
-    import subprocess
-    import sys
-
     base = {k: v for k, v in os.environ.items() if k not in ("GLOO_SOCKET_IFNAME", "NCCL_SOCKET_IFNAME",
                                                              "TORCHTCL_DERIVED_IFNAME")}
-    parent = ("import json, os; from launcher.addresses import listen_on; listen_on('127.0.0.1'); "
-              "print(json.dumps({k: v for k, v in os.environ.items() if 'IFNAME' in k}))")
-    chosen = json.loads(subprocess.run([sys.executable, "-c", parent], env=base, capture_output=True, text=True,
-                                       check=True).stdout)
+    chosen = _run(PARENT, base)
     assert chosen == {"GLOO_SOCKET_IFNAME": "lo", "NCCL_SOCKET_IFNAME": "lo", "TORCHTCL_DERIVED_IFNAME": "lo"}
-    assert _user_ifnames_of_a_child({**base, **chosen}) == {}
+    assert _run(CHILD, {**base, **chosen}) == {}
     # a user's own choice stays, in the process and in those it starts
-    own = json.loads(subprocess.run([sys.executable, "-c", parent], env={**base, "GLOO_SOCKET_IFNAME": "eth7"},
-                                    capture_output=True, text=True, check=True).stdout)
+    own = _run(PARENT, {**base, "GLOO_SOCKET_IFNAME": "eth7"})
     assert own == {"GLOO_SOCKET_IFNAME": "eth7", "NCCL_SOCKET_IFNAME": "lo", "TORCHTCL_DERIVED_IFNAME": "lo"}
-    assert _user_ifnames_of_a_child({**base, **own}) == {"GLOO_SOCKET_IFNAME": "eth7"}
+    assert _run(CHILD, {**base, **own}) == {"GLOO_SOCKET_IFNAME": "eth7"}
