@@ -70,8 +70,10 @@ class Transfer:
             f"a tensor of dtype {_dtype(dtype)} or of more than {MAX_DIMS} dimensions cannot be "
             f"{'sent' if op == 'send' else 'received'}", "VALUE")
         # what the data phase sends or receives into, allocated before the round (agreement.before_round)
-        self.payload, short = before_round(lambda: tensor.to(comm.device).contiguous() if tensor is not None
-                                           else torch.empty(shape, dtype=dtype, device=comm.device))
+        # unless the call is refused already
+        self.payload, short = (None, None) if refusal else before_round(
+            lambda: tensor.to(comm.device).contiguous() if tensor is not None
+            else torch.empty(shape, dtype=dtype, device=comm.device))
         refusal = refusal or short
         slot = [1] if refusal else [0, op_code(op), tag, *mine]
         self.refusal = refusal
